@@ -1,0 +1,22 @@
+# Toolchain file for wasm32-wasi with clang.
+# With WASI_SDK_PATH set (environment or -D) it uses that wasi-sdk tree;
+# otherwise Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32.
+set(CMAKE_SYSTEM_NAME WASI)
+set(CMAKE_SYSTEM_VERSION 1)
+set(CMAKE_SYSTEM_PROCESSOR wasm32)
+if(NOT WASI_SDK_PATH AND DEFINED ENV{WASI_SDK_PATH})
+  set(WASI_SDK_PATH "$ENV{WASI_SDK_PATH}")
+endif()
+if(WASI_SDK_PATH)
+  set(CMAKE_C_COMPILER "${WASI_SDK_PATH}/bin/clang")
+  set(CMAKE_AR "${WASI_SDK_PATH}/bin/llvm-ar")
+  set(CMAKE_RANLIB "${WASI_SDK_PATH}/bin/llvm-ranlib")
+  set(CMAKE_SYSROOT "${WASI_SDK_PATH}/share/wasi-sysroot")
+else()
+  find_program(CMAKE_C_COMPILER NAMES clang clang-14 REQUIRED)
+  find_program(CMAKE_AR NAMES llvm-ar llvm-ar-14 ar REQUIRED)
+  find_program(CMAKE_RANLIB NAMES llvm-ranlib llvm-ranlib-14 ranlib REQUIRED)
+endif()
+set(CMAKE_C_COMPILER_TARGET wasm32-wasi)
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)

@@ -1,0 +1,27 @@
+/*
+ * engine.js - relay.wasm for Node: compiled once per process from the
+ * committed wasm/relay.wasm, one instance per engine.
+ *
+ * For: index.js (the Haraka plugin), the CLI and the tests.
+ */
+'use strict'
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { RelayCore, RelayTrap, FILES } = require('./wasm-module')
+
+const WASM_PATH = path.join(__dirname, '..', 'wasm', 'relay.wasm')
+let compiled = null
+
+function wasmModule() {
+  if (!compiled) compiled = new WebAssembly.Module(fs.readFileSync(WASM_PATH))
+  return compiled
+}
+
+/* A new engine: its own instance, all three files at their defaults. */
+function createEngine() {
+  return new RelayCore(wasmModule())
+}
+
+module.exports = { createEngine, RelayTrap, FILES, WASM_PATH }

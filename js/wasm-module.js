@@ -1,0 +1,176 @@
+/*
+ * wasm-module.js - the one place where JS talks to relay.wasm.
+ *
+ * For: js/engine.js (Node, CommonJS), js/index.mjs (browsers and ESM), the
+ * CLI and the validator page.  It needs nothing but WebAssembly,
+ * TextEncoder and TextDecoder, so the same file runs in every Node version
+ * and in a browser.  It turns the module's exports (see src/exports.c) into
+ * plain objects: text goes in, decisions and diagnostics come out.
+ */
+'use strict'
+;(function (root, factory) {
+  const api = factory()
+  if (typeof module === 'object' && module.exports) module.exports = api
+  else root.RelayWasm = api
+})(typeof globalThis === 'object' ? globalThis : this, function () {
+  const FILES = ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']
+  const ACTIONS = ['unlisted', 'accept', 'continue', 'deny', 'noaction', 'invalid']
+  const ROUTES = ['mx', 'nexthop', 'invalid']
+  const SETTINGS = [
+    ['acl', 1],
+    ['force_routing', 2],
+    ['dest_domains', 4],
+    ['all', 8],
+  ]
+  const encoder = new TextEncoder()
+  const decoder = new TextDecoder()
+
+  /* The module trapped (a bug, or memory exhausted): this instance is gone. */
+  class RelayTrap extends Error {
+    constructor(message, cause) {
+      super(message)
+      this.name = 'RelayTrap'
+      this.cause = cause
+    }
+  }
+
+  function fileIndex(file) {
+    const i = FILES.indexOf(file)
+    if (i < 0) throw new TypeError(`unknown relay config file '${file}' (one of ${FILES.join(', ')})`)
+    return i
+  }
+
+  class RelayCore {
+    /* module: a compiled WebAssembly.Module of relay.wasm. */
+    constructor(module) {
+      this.module = module
+      this.texts = ['', '', '']
+      this._start()
+    }
+
+    _start() {
+      const instance = new WebAssembly.Instance(this.module, {})
+      this.exports = instance.exports
+      if (this.exports._initialize) this.exports._initialize()
+      this.cfg = this.exports.relay_new()
+      if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
+      this.broken = false
+      for (let i = 0; i < FILES.length; i++) {
+        if (this.texts[i] !== '') this._loadText(i, this.texts[i])
+      }
+    }
+
+    /* A fresh instance with the last text of each file. */
+    reset() {
+      this._start()
+    }
+
+    _bytes() {
+      const buf = this.exports.memory.buffer
+      if (this._u8?.buffer !== buf) this._u8 = new Uint8Array(buf)
+      return this._u8
+    }
+
+    /* Runs fn against the instance; a trap marks it broken and is rethrown
+     * as RelayTrap.  A broken instance is replaced before the next call. */
+    _call(fn) {
+      if (this.broken) this._start()
+      try {
+        return fn(this.exports)
+      } catch (err) {
+        if (err instanceof RelayTrap || err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+          this.broken = true
+          throw err instanceof RelayTrap ? err : new RelayTrap(`relay.wasm trapped: ${err.message}`, err)
+        }
+        throw err
+      }
+    }
+
+    /* Puts a short string (an address, a domain) into the input buffer. */
+    _putShort(e, str) {
+      const n = str.length
+      const ptr = e.relay_input(n * 3)
+      if (!ptr) throw new RelayTrap('relay.wasm: out of memory')
+      const u8 = this._bytes()
+      for (let i = 0; i < n; i++) {
+        const c = str.charCodeAt(i)
+        if (c > 127) return encoder.encodeInto(str, u8.subarray(ptr, ptr + n * 3)).written
+        u8[ptr + i] = c
+      }
+      return n
+    }
+
+    _loadText(index, text) {
+      const e = this.exports
+      const bytes = encoder.encode(text)
+      const ptr = e.relay_input(bytes.length)
+      if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
+      this._bytes().set(bytes, ptr)
+      return e.relay_load(this.cfg, index, bytes.length)
+    }
+
+    /* Parses one file's whole text and swaps it in.  Returns the number of
+     * errors in it; bad lines are diagnostics, never exceptions. */
+    load(file, text) {
+      const index = fileIndex(file)
+      text = text == null ? '' : String(text)
+      const errors = this._call(() => this._loadText(index, text))
+      if (errors < 0) throw new RelayTrap(`relay.wasm: out of memory reading ${file}; its previous text stays in force`)
+      this.texts[index] = text
+      return errors
+    }
+
+    settings() {
+      const bits = this._call((e) => e.relay_settings_bits(this.cfg))
+      const out = {}
+      for (const [name, bit] of SETTINGS) out[name] = (bits & bit) !== 0
+      return out
+    }
+
+    /* null, or { line } of the most specific relay_acl_allow entry. */
+    aclMatch(ip) {
+      if (typeof ip !== 'string' || ip.length === 0 || ip.length > 100) return null
+      const line = this._call((e) => e.relay_acl(this.cfg, this._putShort(e, ip)))
+      return line > 0 ? { line } : null
+    }
+
+    /* { action, line } of relay_dest_domains.ini for a recipient domain. */
+    rcpt(domain) {
+      if (typeof domain !== 'string' || domain.length === 0) return { action: 'unlisted', line: 0 }
+      const v = this._call((e) => e.relay_rcpt(this.cfg, this._putShort(e, domain))) >>> 0
+      return { action: ACTIONS[v & 7], line: v >>> 3 }
+    }
+
+    /* { status: 'mx' } | { status: 'nexthop', nexthop, key, line } |
+     * { status: 'invalid', key, line } */
+    route(domain) {
+      domain = typeof domain === 'string' ? domain : ''
+      return this._call((e) => {
+        const v = e.relay_route_for(this.cfg, this._putShort(e, domain)) >>> 0
+        const status = ROUTES[v & 3]
+        if (status === 'mx') return { status }
+        const result = { status, key: v & 4 ? 'any' : domain.toLowerCase(), line: v >>> 3 }
+        if (status === 'nexthop') {
+          const ptr = e.relay_output()
+          const u8 = this._bytes()
+          let end = ptr
+          while (u8[end] !== 0) end++
+          result.nexthop = JSON.parse(decoder.decode(u8.subarray(ptr, end)))
+        }
+        return result
+      })
+    }
+
+    /* [{ file, line, column, severity, code, message }] in file, line order. */
+    diagnostics() {
+      return this._call((e) => {
+        const len = e.relay_report(this.cfg)
+        if (!len) throw new RelayTrap('relay.wasm: out of memory writing diagnostics')
+        const ptr = e.relay_output()
+        return JSON.parse(decoder.decode(this._bytes().subarray(ptr, ptr + len)))
+      })
+    }
+  }
+
+  return { RelayCore, RelayTrap, FILES }
+})

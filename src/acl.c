@@ -1,0 +1,282 @@
+/*
+ * acl.c - relay_acl_allow: which client addresses may relay.
+ *
+ * For: config.c (load) and the wasm boundary (lookup on every connection).
+ *
+ * The file is a Haraka 'list': one entry a line, trimmed; blank lines and
+ * lines starting with # or ; are skipped.  As in haraka-plugin-relay 1.0.2
+ * anything from a `#` on is a comment ("192.0.2.1/32 # office").  An entry
+ * is an address with an optional /prefix; a bare address is one host (/32,
+ * /128 - never /32 for IPv6, the hole 1.0.2 has).  An entry that cannot be
+ * read is reported and left out, so it never widens the list.
+ *
+ * Lookup cost does not grow with the list.  CIDR blocks are either nested
+ * or disjoint, so the blocks are sorted by start address (wider first) and
+ * each keeps the index of the nearest block that holds it.  To find a
+ * client: binary search for the last block starting at or before it, then
+ * climb parents until a block holds it (at most one step per prefix
+ * length, in practice zero or one).  That block is the most specific match.
+ * IPv4 and IPv6 are separate tables: an IPv6 block never matches an IPv4
+ * client, except blocks written as IPv4-mapped IPv6, which are IPv4.
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pending {
+    struct acl_block *items;
+    size_t count, cap;
+};
+
+static int push(struct pending *p, const struct acl_block *b)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        void *grown = realloc(p->items, cap * sizeof *p->items);
+        if (!grown)
+            return -1;
+        p->items = grown;
+        p->cap = cap;
+    }
+    p->items[p->count++] = *b;
+    return 0;
+}
+
+static int is_space(int c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
+
+static void format_block(char *out, size_t size, const struct acl_block *b,
+                         unsigned bits)
+{
+    /* Only for messages: the network address in plain notation. */
+    char *o = out;
+    size_t left = size;
+    if (bits == 32) {
+        uint32_t v = (uint32_t)b->start.lo;
+        fmt(o, left, "%u.%u.%u.%u/%u", v >> 24, (v >> 16) & 255,
+            (v >> 8) & 255, v & 255, (unsigned)b->prefix);
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        uint64_t w = i < 4 ? b->start.hi : b->start.lo;
+        unsigned g = (unsigned)(w >> (48 - 16 * (i % 4))) & 0xffff;
+        size_t n = fmt(o, left, i ? ":%x" : "%x", g);
+        if (n >= left)
+            return;
+        o += n;
+        left -= n;
+    }
+    fmt(o, left, "/%u", (unsigned)b->prefix);
+}
+
+/* Reads one entry (already trimmed, comment cut off) at column col. */
+static void read_entry(const char *s, size_t n, uint32_t line, uint32_t col,
+                       struct acl *acl, struct pending *v4, struct pending *v6,
+                       int *oom)
+{
+    const char *slash = memchr(s, '/', n);
+    size_t alen = slash ? (size_t)(slash - s) : n;
+    struct addr128 a;
+    const char *why;
+    enum addr_family fam = addr_parse(s, alen, &a, &why);
+    if (fam == ADDR_NONE) {
+        diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_ERROR,
+                 "acl-bad-address", "'%.*s' is not an IP address: %s; entry ignored",
+                 (int)(alen > 80 ? 80 : alen), s, why);
+        return;
+    }
+    /* An address written as IPv4-mapped IPv6 counts its prefix in 128 bits. */
+    int written_v6 = memchr(s, ':', alen) != NULL;
+    unsigned bits = written_v6 ? 128 : 32, prefix = bits;
+    if (slash) {
+        const char *p = slash + 1;
+        size_t plen = n - alen - 1, k = 0;
+        unsigned v = 0;
+        while (k < plen && k < 4 && p[k] >= '0' && p[k] <= '9')
+            v = v * 10 + (unsigned)(p[k++] - '0');
+        uint32_t pcol = col + (uint32_t)alen + 1;
+        if (k == 0 || k != plen || (k > 1 && p[0] == '0') || v > bits) {
+            const char *what = k == 0 ? "no prefix length after '/'"
+                             : k != plen ? "text after the prefix length"
+                             : v > bits ? "prefix length out of range"
+                                        : "leading zero in prefix length";
+            diag_add(&acl->diags, RELAY_FILE_ACL, line, k != plen && k ? pcol + (uint32_t)k : pcol,
+                     RELAY_ERROR, "acl-bad-prefix",
+                     "%s in '%.*s' (IPv%d takes /0 to /%u); entry ignored", what,
+                     (int)(n > 80 ? 80 : n), s, bits == 32 ? 4 : 6, bits);
+            return;
+        }
+        prefix = v;
+    }
+    struct acl_block b = {a, line, -1, 0};
+    if (fam == ADDR_V4 && written_v6) {
+        if (prefix < 96) {
+            /* ::ffff:0:0/95 and wider reach past the mapped range: an IPv6
+             * block, matched by IPv6 clients only. */
+            fam = ADDR_V6;
+            b.start.hi = 0;
+            b.start.lo = a.lo | 0xffff00000000ULL;
+        } else {
+            prefix -= 96;
+            bits = 32;
+        }
+    }
+    if (fam == ADDR_V6)
+        bits = 128;
+    b.prefix = (uint8_t)prefix;
+    struct addr128 masked = b.start;
+    addr_mask(&masked, prefix, bits);
+    if (addr_cmp(&masked, &b.start) != 0) {
+        char net[64];
+        b.start = masked;
+        format_block(net, sizeof net, &b, bits);
+        diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_WARNING,
+                 "acl-host-bits", "'%.*s' has host bits set; it means %s",
+                 (int)(n > 80 ? 80 : n), s, net);
+    }
+    b.start = masked;
+    if (prefix == 0)
+        diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_WARNING,
+                 "acl-whole-internet",
+                 "'%.*s' lets every IPv%d address on the internet relay: an open relay",
+                 (int)n, s, bits == 32 ? 4 : 6);
+    else if (prefix < (bits == 32 ? 8u : 24u))
+        diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_WARNING,
+                 "acl-wide-range",
+                 "'%.*s' is a very wide range (/%u): every address in it may relay",
+                 (int)n, s, prefix);
+    if (push(bits == 32 ? v4 : v6, &b))
+        *oom = 1;
+}
+
+static int block_order(const void *pa, const void *pb)
+{
+    const struct acl_block *a = pa, *b = pb;
+    int c = addr_cmp(&a->start, &b->start);
+    if (c)
+        return c;
+    if (a->prefix != b->prefix)
+        return a->prefix < b->prefix ? -1 : 1;
+    return a->line < b->line ? -1 : a->line > b->line;
+}
+
+static int holds(const struct acl_block *b, const struct addr128 *x, unsigned bits)
+{
+    struct addr128 m = *x;
+    addr_mask(&m, b->prefix, bits);
+    return addr_cmp(&m, &b->start) == 0;
+}
+
+/* Sorts, drops repeats (reporting them) and links each block to its parent. */
+static void finish_table(struct acl *acl, struct pending *p, unsigned bits,
+                         struct acl_table *t)
+{
+    qsort(p->items, p->count, sizeof *p->items, block_order);
+    size_t out = 0;
+    int32_t stack[130];
+    int depth = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        struct acl_block b = p->items[i];
+        if (out && addr_cmp(&p->items[out - 1].start, &b.start) == 0 &&
+            p->items[out - 1].prefix == b.prefix) {
+            diag_add(&acl->diags, RELAY_FILE_ACL, b.line, 0, RELAY_INFO,
+                     "acl-duplicate", "same block as line %u",
+                     (unsigned)p->items[out - 1].line);
+            continue;
+        }
+        while (depth && !holds(&p->items[stack[depth - 1]], &b.start, bits))
+            depth--;
+        b.parent = depth ? stack[depth - 1] : -1;
+        p->items[out] = b;
+        stack[depth++] = (int32_t)out;
+        out++;
+    }
+    t->blocks = p->items;
+    t->count = out;
+    t->bits = bits;
+    if (out < p->count && out) { /* give back what the repeats took */
+        void *shrunk = realloc(p->items, out * sizeof *p->items);
+        if (shrunk)
+            t->blocks = shrunk;
+    }
+    p->items = NULL;
+}
+
+int acl_build(struct acl *acl, const char *text, size_t len)
+{
+    memset(acl, 0, sizeof *acl);
+    struct pending v4 = {0}, v6 = {0};
+    int oom = 0;
+    uint32_t line = 0;
+    const char *p = text, *end = text + len;
+    while (p < end && !oom) {
+        const char *s = p;
+        while (p < end && *p != '\n' && *p != '\r')
+            p++;
+        const char *e = p;
+        if (p < end)
+            p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
+        line++;
+        if (line == 1 && e - s >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+            s += 3;
+        const char *b = s;
+        while (b < e && is_space((unsigned char)*b))
+            b++;
+        if (b == e || *b == '#' || *b == ';')
+            continue;
+        const char *hash = memchr(b, '#', (size_t)(e - b));
+        if (hash)
+            e = hash;
+        while (e > b && is_space((unsigned char)e[-1]))
+            e--;
+        read_entry(b, (size_t)(e - b), line, (uint32_t)(b - s) + 1, acl, &v4, &v6, &oom);
+    }
+    if (oom || acl->diags.oom) {
+        free(v4.items);
+        free(v6.items);
+        acl_free(acl);
+        return -1;
+    }
+    finish_table(acl, &v4, 32, &acl->v4);
+    finish_table(acl, &v6, 128, &acl->v6);
+    return acl->diags.oom ? -1 : 0;
+}
+
+void acl_free(struct acl *acl)
+{
+    free(acl->v4.blocks);
+    free(acl->v6.blocks);
+    diag_clear(&acl->diags);
+    memset(acl, 0, sizeof *acl);
+}
+
+static const struct acl_block *table_find(const struct acl_table *t,
+                                          const struct addr128 *x)
+{
+    size_t lo = 0, hi = t->count; /* first block starting after x */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr_cmp(&t->blocks[mid].start, x) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int32_t i = (int32_t)lo - 1; i >= 0; i = t->blocks[i].parent)
+        if (holds(&t->blocks[i], x, t->bits))
+            return &t->blocks[i];
+    return NULL;
+}
+
+int acl_lookup(const struct acl *acl, const char *ip, size_t len, uint32_t *line)
+{
+    struct addr128 x;
+    enum addr_family fam = addr_parse(ip, len, &x, NULL);
+    if (fam == ADDR_NONE)
+        return -1;
+    const struct acl_block *b = table_find(fam == ADDR_V4 ? &acl->v4 : &acl->v6, &x);
+    if (!b)
+        return 0;
+    if (line)
+        *line = b->line;
+    return 1;
+}

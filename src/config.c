@@ -1,0 +1,217 @@
+/*
+ * config.c - the three files of the relay plugin held together.
+ *
+ * For: the wasm boundary (exports.c), the C tests and the fuzzers.
+ *
+ * Each file is parsed into a fresh part and only then swapped in, so a
+ * reload is all or nothing.  Checks that need two files (a nexthop while
+ * force_routing is off, domains while dest_domains is off, all=true) are
+ * made when diagnostics are asked for, against the parts in force then.
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct relay_config {
+    struct settings settings;
+    struct acl acl;
+    struct domains domains;
+    struct diag_list report; /* the last answer of relay_diagnostics */
+};
+
+static const char *const file_names[RELAY_FILE_COUNT] = {
+    "relay.ini", "relay_acl_allow", "relay_dest_domains.ini"};
+
+const char *relay_file_name(enum relay_file file)
+{
+    return (unsigned)file < RELAY_FILE_COUNT ? file_names[file] : "?";
+}
+
+char *dup_range(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+struct relay_config *relay_config_new(void)
+{
+    struct relay_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg)
+        cfg->settings.bits = RELAY_SET_DEFAULTS;
+    return cfg;
+}
+
+void relay_config_free(struct relay_config *cfg)
+{
+    if (!cfg)
+        return;
+    settings_free(&cfg->settings);
+    acl_free(&cfg->acl);
+    domains_free(&cfg->domains);
+    diag_clear(&cfg->report);
+    free(cfg);
+}
+
+int relay_config_load(struct relay_config *cfg, enum relay_file file,
+                      const char *text, size_t len)
+{
+    switch (file) {
+    case RELAY_FILE_INI: {
+        struct settings fresh;
+        if (settings_build(&fresh, text, len))
+            return -1;
+        settings_free(&cfg->settings);
+        cfg->settings = fresh;
+        return (int)diag_errors(&fresh.diags);
+    }
+    case RELAY_FILE_ACL: {
+        struct acl fresh;
+        if (acl_build(&fresh, text, len))
+            return -1;
+        acl_free(&cfg->acl);
+        cfg->acl = fresh;
+        return (int)diag_errors(&fresh.diags);
+    }
+    case RELAY_FILE_DOMAINS: {
+        struct domains fresh;
+        if (domains_build(&fresh, text, len))
+            return -1;
+        domains_free(&cfg->domains);
+        cfg->domains = fresh;
+        return (int)diag_errors(&fresh.diags);
+    }
+    default:
+        return -1;
+    }
+}
+
+unsigned relay_settings(const struct relay_config *cfg)
+{
+    return cfg->settings.bits;
+}
+
+int relay_acl_match(const struct relay_config *cfg, const char *ip, size_t len,
+                    uint32_t *line)
+{
+    return acl_lookup(&cfg->acl, ip, len, line);
+}
+
+enum relay_action relay_rcpt_action(const struct relay_config *cfg,
+                                    const char *domain, size_t len,
+                                    uint32_t *line)
+{
+    const struct domain_entry *e = domains_find(&cfg->domains, domain, len);
+    *line = e ? e->line : 0;
+    return e ? (enum relay_action)e->action : RELAY_ACTION_UNLISTED;
+}
+
+/* The route a domain's entry gives: none (0), NEXTHOP, or INVALID when the
+ * entry is broken and may have meant a route, so no route may be guessed. */
+static int entry_route(const struct domain_entry *e)
+{
+    if (e->route_invalid || (e->action == RELAY_ACTION_INVALID && !e->nexthop))
+        return RELAY_ROUTE_INVALID;
+    return e->nexthop ? RELAY_ROUTE_NEXTHOP : 0;
+}
+
+enum relay_route relay_route(const struct relay_config *cfg, const char *domain,
+                             size_t len, const char **nexthop, uint32_t *line,
+                             int *via_any)
+{
+    /* As in haraka-plugin-relay: the domain's own route, else the one of
+     * `any`, else MX. */
+    const struct domain_entry *own = domains_find(&cfg->domains, domain, len);
+    const struct domain_entry *any = domains_find(&cfg->domains, "any", 3);
+    const struct domain_entry *e = own && entry_route(own) ? own
+                                 : any && entry_route(any) ? any : NULL;
+    *via_any = e && e == any && e != own;
+    *line = e ? e->line : 0;
+    *nexthop = NULL;
+    if (!e)
+        return RELAY_ROUTE_MX;
+    if (entry_route(e) == RELAY_ROUTE_INVALID)
+        return RELAY_ROUTE_INVALID;
+    *nexthop = e->nexthop;
+    return RELAY_ROUTE_NEXTHOP;
+}
+
+static void lint_across(struct relay_config *cfg, struct diag_list *out)
+{
+    const struct settings *s = &cfg->settings;
+    const struct domains *d = &cfg->domains;
+    if (s->bits & RELAY_SET_ALL)
+        diag_add(out, RELAY_FILE_INI, s->line[3], 1, RELAY_WARNING, "open-relay",
+                 "all = true accepts mail for every recipient from every client: "
+                 "an open relay (only for spam traps and tests)");
+    if (!(s->bits & RELAY_SET_FORCE_ROUTING) && d->nexthops)
+        diag_add(out, RELAY_FILE_DOMAINS, d->first_nexthop, 0, RELAY_WARNING,
+                 "nexthop-unused",
+                 "%zu entr%s give%s a nexthop but force_routing is off in relay.ini: "
+                 "no route is used", d->nexthops, d->nexthops == 1 ? "y" : "ies",
+                 d->nexthops == 1 ? "s" : "");
+    if (!(s->bits & RELAY_SET_DEST_DOMAINS) && d->count)
+        diag_add(out, RELAY_FILE_DOMAINS, d->first_line, 0, RELAY_WARNING,
+                 "dest-domains-off",
+                 "%zu domain%s listed but dest_domains is off in relay.ini: "
+                 "no action is applied", d->count, d->count == 1 ? " is" : "s are");
+}
+
+static void add_dropped(struct diag_list *out, enum relay_file file,
+                        const struct diag_list *src)
+{
+    size_t n = src->dropped[0] + src->dropped[1] + src->dropped[2];
+    if (n)
+        diag_add(out, file, 0, 0, src->dropped[0] ? RELAY_ERROR : RELAY_WARNING,
+                 "too-many-diagnostics",
+                 "%zu more problems not shown (%zu errors, %zu warnings, %zu notes)",
+                 n, src->dropped[0], src->dropped[1], src->dropped[2]);
+}
+
+size_t relay_diagnostics(struct relay_config *cfg,
+                         const struct relay_diagnostic **out)
+{
+    struct diag_list *r = &cfg->report;
+    diag_clear(r);
+    const struct diag_list *parts[RELAY_FILE_COUNT] = {
+        &cfg->settings.diags, &cfg->acl.diags, &cfg->domains.diags};
+    size_t total = 0;
+    for (int f = 0; f < RELAY_FILE_COUNT; f++)
+        total += parts[f]->count + 1;
+    total += 3;
+    r->items = calloc(total, sizeof *r->items);
+    if (!r->items) {
+        *out = NULL;
+        return 0;
+    }
+    r->cap = total;
+    /* The report may hold more than DIAG_MAX: the cap applies per file. */
+    for (int f = 0; f < RELAY_FILE_COUNT; f++) {
+        for (size_t i = 0; i < parts[f]->count; i++) {
+            struct relay_diagnostic d = parts[f]->items[i];
+            d.message = dup_range(d.message, strlen(d.message));
+            if (!d.message)
+                continue;
+            r->items[r->count++] = d;
+        }
+    }
+    size_t kept = r->count;
+    struct diag_list extra = {0};
+    lint_across(cfg, &extra);
+    for (int f = 0; f < RELAY_FILE_COUNT; f++)
+        add_dropped(&extra, (enum relay_file)f, parts[f]);
+    for (size_t i = 0; i < extra.count && kept + i < total; i++) {
+        r->items[r->count++] = extra.items[i];
+        extra.items[i].message = NULL;
+    }
+    diag_clear(&extra);
+    diag_sort(r);
+    *out = r->items;
+    return r->count;
+}

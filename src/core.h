@@ -1,0 +1,153 @@
+/*
+ * core.h - internal interfaces between the parts of the relay core.
+ *
+ * For: the .c files of src/ only.  The public interface is relay.h.
+ *   diag.c      growable list of diagnostics
+ *   ini_text.c  Haraka-compatible INI reading on top of inih
+ *   addr.c      IPv4 / IPv6 text to 128-bit numbers
+ *   acl.c       relay_acl_allow: parse, then a sorted table of CIDR blocks
+ *   domains.c   relay_dest_domains.ini: a hash table of domain entries
+ *   settings.c  relay.ini [relay] switches
+ *   config.c    the three files together, and the checks across them
+ */
+#ifndef RELAY_CORE_H
+#define RELAY_CORE_H
+
+#include "relay.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- diag.c ---------------------------------------------------------- */
+
+struct diag_list {
+    struct relay_diagnostic *items;
+    size_t count, cap;
+    size_t dropped[3]; /* past DIAG_MAX, counted by severity, not kept */
+    int oom; /* set when an allocation failed: the whole load fails */
+};
+
+/* Most diagnostics kept per file load: a file of a million bad lines must
+ * not take a million messages to say so.  The rest are counted. */
+#define DIAG_MAX 1000
+
+void diag_add(struct diag_list *list, enum relay_file file, uint32_t line,
+              uint32_t column, enum relay_severity sev, const char *code,
+              const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+void diag_clear(struct diag_list *list);
+size_t diag_errors(const struct diag_list *list);
+void diag_sort(struct diag_list *list);
+
+/* ---- ini_text.c ------------------------------------------------------ */
+
+/* One `key = value` line (value NULL when the line has no `=`), with the
+ * section it stands in ("main" before any section header).  A section
+ * header alone is reported with key == NULL.  Return 0 to stop (out of
+ * memory). */
+typedef int (*ini_entry_fn)(void *user, const char *section, const char *key,
+                            const char *value, uint32_t line);
+
+/* Reads INI text the way haraka-config does (see ini_text.c) and reports
+ * lines it cannot read to diags.  Returns 0, or -1 when memory ran out. */
+int ini_text_parse(const char *text, size_t len, enum relay_file file,
+                   struct diag_list *diags, ini_entry_fn fn, void *user);
+
+/* Haraka's truth words: true, yes, ok, enabled, on, 1 (any case). */
+int ini_is_truth(const char *value);
+int ini_is_false_word(const char *value);
+
+/* ---- addr.c ---------------------------------------------------------- */
+
+/* An address as a 128-bit number; IPv4 a.b.c.d is held as ::a.b.c.d in the
+ * low 32 bits with family 4. */
+struct addr128 {
+    uint64_t hi, lo;
+};
+
+enum addr_family { ADDR_NONE = 0, ADDR_V4 = 4, ADDR_V6 = 6 };
+
+/* Parses a whole address (no prefix).  ::ffff:a.b.c.d comes back as IPv4.
+ * On failure returns ADDR_NONE and, when why is not NULL, a short reason. */
+enum addr_family addr_parse(const char *s, size_t len, struct addr128 *out,
+                            const char **why);
+void addr_mask(struct addr128 *a, unsigned prefix, unsigned bits);
+int addr_cmp(const struct addr128 *a, const struct addr128 *b);
+
+/* ---- acl.c ----------------------------------------------------------- */
+
+struct acl_block {
+    struct addr128 start; /* network address, host bits clear */
+    uint32_t line;
+    int32_t parent;       /* index of the nearest block that holds this one */
+    uint8_t prefix;       /* in bits of its family (0..32 or 0..128) */
+};
+
+struct acl_table {
+    struct acl_block *blocks;
+    size_t count;
+    unsigned bits; /* 32 or 128 */
+};
+
+struct acl {
+    struct acl_table v4, v6;
+    struct diag_list diags;
+};
+
+/* Returns 0, or -1 when memory ran out (acl is then empty). */
+int acl_build(struct acl *acl, const char *text, size_t len);
+void acl_free(struct acl *acl);
+int acl_lookup(const struct acl *acl, const char *ip, size_t len,
+               uint32_t *line);
+
+/* ---- domains.c ------------------------------------------------------- */
+
+struct domain_entry {
+    char *name;    /* lower case */
+    char *nexthop; /* JSON text of the route, or NULL */
+    uint32_t line;
+    uint8_t action;        /* enum relay_action */
+    uint8_t route_invalid; /* the nexthop was given but is broken */
+};
+
+struct domains {
+    struct domain_entry *slots; /* open addressing, power-of-two size */
+    size_t cap, count;
+    uint32_t first_line;      /* first entry line, 0 when none */
+    uint32_t first_nexthop;   /* first line that gives a nexthop */
+    size_t nexthops;          /* how many entries give one */
+    struct diag_list diags;
+};
+
+int domains_build(struct domains *d, const char *text, size_t len);
+void domains_free(struct domains *d);
+const struct domain_entry *domains_find(const struct domains *d,
+                                        const char *name, size_t len);
+
+/* Checks a route given to get_mx: every form Haraka's HarakaMx takes.
+ * Returns NULL when fine, else a reason. */
+const char *nexthop_check(const char *s);
+
+/* ---- settings.c ------------------------------------------------------ */
+
+struct settings {
+    unsigned bits;
+    uint32_t line[4]; /* where each switch was set, 0 for default */
+    struct diag_list diags;
+};
+
+int settings_build(struct settings *s, const char *text, size_t len);
+void settings_free(struct settings *s);
+
+/* ---- fmt.c ------------------------------------------------------------ */
+
+/* snprintf for %s %.*s %.Ns %u %zu %d %x %02x %04x %%: returns the full length. */
+size_t fmt(char *buf, size_t size, const char *f, ...)
+    __attribute__((format(printf, 3, 4)));
+size_t fmt_v(char *buf, size_t size, const char *f, va_list ap);
+
+/* Small helpers shared by the parsers. */
+char *dup_range(const char *s, size_t len);
+int ascii_lower(int c);
+
+#endif

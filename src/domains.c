@@ -1,0 +1,445 @@
+/*
+ * domains.c - relay_dest_domains.ini: what to do with mail for a domain,
+ * and where to send it.
+ *
+ * For: config.c (load) and the wasm boundary (rcpt and get_mx lookups).
+ *
+ * [domains]
+ * example.com = { "action": "accept", "nexthop": "192.0.2.25:2525" }
+ *
+ * Keys are domains, matched without regard to case; `any` is the route of
+ * last resort for force routing.  Values are JSON objects read with cJSON
+ * when the file is loaded (haraka-plugin-relay 1.0.2 parsed them at RCPT
+ * time and threw on bad JSON).  An entry that cannot be read stays in the
+ * table marked invalid: its recipients are refused and its mail is not
+ * routed anywhere, rather than the entry silently vanishing.
+ * The table is open addressing with linear probing, sized to a power of
+ * two at most half full, so a lookup is one hash and a probe or two.
+ */
+#include "core.h"
+
+#include "cJSON.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t hash_name(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over the lower-cased name */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint32_t)ascii_lower((unsigned char)s[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int same_name(const char *stored, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (stored[i] != ascii_lower((unsigned char)s[i]))
+            return 0;
+    return stored[len] == '\0';
+}
+
+static struct domain_entry *slot_for(struct domain_entry *slots, size_t cap,
+                                     const char *name, size_t len)
+{
+    size_t i = hash_name(name, len) & (cap - 1);
+    while (slots[i].name && !same_name(slots[i].name, name, len))
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static int grow(struct domains *d)
+{
+    size_t cap = d->cap ? d->cap * 2 : 64;
+    struct domain_entry *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->slots[i].name)
+            *slot_for(slots, cap, d->slots[i].name, strlen(d->slots[i].name)) = d->slots[i];
+    free(d->slots);
+    d->slots = slots;
+    d->cap = cap;
+    return 0;
+}
+
+const struct domain_entry *domains_find(const struct domains *d,
+                                        const char *name, size_t len)
+{
+    if (!d->cap)
+        return NULL;
+    const struct domain_entry *e = slot_for(d->slots, d->cap, name, len);
+    return e->name ? e : NULL;
+}
+
+/* ---- nexthop forms, as haraka-net-utils' HarakaMx reads them ---------- */
+
+static const char *check_port(const char *p, size_t n)
+{
+    if (n == 0)
+        return "empty port after ':'";
+    unsigned long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return "port is not a number";
+        if (v < 100000)
+            v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    if (v < 1 || v > 65535)
+        return "port out of range 1-65535 (Haraka would silently drop it)";
+    return NULL;
+}
+
+static const char *check_hostname(const char *s, size_t n)
+{
+    struct addr128 a;
+    if (n && s[n - 1] >= '0' && s[n - 1] <= '9' && memchr(s, '.', n)) {
+        /* ends in a digit and has dots: must be an IPv4 address */
+        const char *why;
+        if (addr_parse(s, n, &a, &why) != ADDR_V4)
+            return why;
+        return NULL;
+    }
+    if (n == 0)
+        return "no host";
+    if (n > 253)
+        return "host name longer than 253 characters";
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0)
+                return "empty label in host name";
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return "bad character in host name";
+        if (++label > 63)
+            return "host name label longer than 63 characters";
+    }
+    return NULL;
+}
+
+/* host, host:port, IPv4[:port], IPv6, [IPv6], [IPv6]:port */
+static const char *check_host_port(const char *s, size_t n)
+{
+    struct addr128 a;
+    if (n && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close)
+            return "'[' without ']'";
+        size_t in = (size_t)(close - s) - 1, rest = n - in - 2;
+        if (addr_parse(s + 1, in, &a, NULL) != ADDR_V6 &&
+            !(memchr(s + 1, ':', in) && addr_parse(s + 1, in, &a, NULL) == ADDR_V4))
+            return "not an IPv6 address inside [ ]";
+        if (rest == 0)
+            return NULL;
+        if (close[1] != ':')
+            return "text after ']'";
+        return check_port(close + 2, rest - 1);
+    }
+    if (memchr(s, ':', n)) {
+        const char *colon = s + n;
+        while (colon > s && colon[-1] != ':')
+            colon--;
+        colon--; /* last ':' */
+        if (memchr(s, ':', (size_t)(colon - s))) {
+            /* more than one ':' - only a bare IPv6 literal may have that */
+            const char *why;
+            if (addr_parse(s, n, &a, &why) == ADDR_NONE)
+                return why;
+            return NULL;
+        }
+        const char *why = check_port(colon + 1, n - (size_t)(colon - s) - 1);
+        if (why)
+            return why;
+        return check_hostname(s, (size_t)(colon - s));
+    }
+    return check_hostname(s, n);
+}
+
+const char *nexthop_check(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return "empty nexthop";
+    const char *url = strstr(s, "mtp://");
+    if (url) {
+        if (strncmp(s, "smtp://", 7) != 0 && strncmp(s, "lmtp://", 7) != 0)
+            return "only smtp:// and lmtp:// URLs are routes";
+        const char *h = s + 7;
+        size_t hn = n - 7;
+        if (hn && h[hn - 1] == '/')
+            hn--;
+        const char *at = NULL;
+        for (size_t i = 0; i < hn; i++)
+            if (h[i] == '@')
+                at = h + i;
+        if (at) {
+            if (at == h)
+                return "empty user before '@'";
+            hn -= (size_t)(at + 1 - h);
+            h = at + 1;
+        }
+        if (memchr(h, '/', hn))
+            return "URL has a path; a route is scheme://[user:pass@]host[:port]";
+        if (hn && h[0] != '[') {
+            const char *colon = memchr(h, ':', hn);
+            if (colon && memchr(colon + 1, ':', hn - (size_t)(colon + 1 - h)))
+                return "IPv6 host in a URL must be in [ ]";
+        }
+        return check_host_port(h, hn);
+    }
+    return check_host_port(s, n);
+}
+
+/* ---- the route as JSON text, handed to JS as it is ------------------ */
+
+static size_t json_string(char *out, const char *s)
+{
+    size_t n = 0;
+    if (out)
+        out[n] = '"';
+    n++;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        size_t k;
+        if (*p == '"' || *p == '\\')
+            k = fmt(esc, sizeof esc, "\\%s", *p == '"' ? "\"" : "\\");
+        else if (*p < 0x20)
+            k = fmt(esc, sizeof esc, "\\u%04x", (unsigned)*p);
+        else
+            esc[0] = (char)*p, k = 1;
+        if (out)
+            memcpy(out + n, esc, k);
+        n += k;
+    }
+    if (out)
+        out[n] = '"';
+    return n + 1;
+}
+
+/* A string or an array of strings (already checked), as compact JSON. */
+static size_t route_json(char *out, const cJSON *item)
+{
+    if (cJSON_IsString(item))
+        return json_string(out, item->valuestring);
+    size_t n = 0;
+    if (out)
+        out[n] = '[';
+    n++;
+    for (const cJSON *h = item->child; h; h = h->next) {
+        if (h != item->child) {
+            if (out)
+                out[n] = ',';
+            n++;
+        }
+        n += json_string(out ? out + n : NULL, h->valuestring);
+    }
+    if (out)
+        out[n] = ']';
+    return n + 1;
+}
+
+static char *route_text(const cJSON *item)
+{
+    size_t n = route_json(NULL, item);
+    char *text = malloc(n + 1);
+    if (text) {
+        route_json(text, item);
+        text[n] = '\0';
+    }
+    return text;
+}
+
+/* ---- loading --------------------------------------------------------- */
+
+struct load {
+    struct domains *d;
+    int in_domains;
+    uint32_t warned_section_line; /* last section warned about */
+};
+
+static void entry_free(struct domain_entry *e)
+{
+    free(e->name);
+    free(e->nexthop);
+}
+
+/* Reads the JSON value into e; returns 0 when it is sound. */
+static int read_value(struct domains *d, struct domain_entry *e, const char *key,
+                      const char *value, uint32_t line)
+{
+    if (!value) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-no-value",
+                 "'%s' has no value; expected a JSON object such as "
+                 "{ \"action\": \"accept\" }; recipients refused", key);
+        return -1;
+    }
+    const char *end = NULL;
+    /* the length counts the NUL: cJSON then also refuses text after the value */
+    cJSON *root = cJSON_ParseWithLengthOpts(value, strlen(value) + 1, &end, 1);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= value && at <= value + strlen(value) ? (size_t)(at - value) : 0;
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-bad-json",
+                 "value of '%s' is not valid JSON (at character %zu: '%.20s'); recipients refused",
+                 key, off + 1, value + off);
+        return -1;
+    }
+    int bad = 0;
+    if (!cJSON_IsObject(root)) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-not-object",
+                 "value of '%s' is JSON but not an object; recipients refused", key);
+        cJSON_Delete(root);
+        return -1;
+    }
+    e->action = RELAY_ACTION_NONE;
+    for (cJSON *item = root->child; item; item = item->next) {
+        const char *k = item->string ? item->string : "";
+        if (strcmp(k, "action") == 0) {
+            const char *a = cJSON_GetStringValue(item);
+            if (a && strcmp(a, "accept") == 0)
+                e->action = RELAY_ACTION_ACCEPT;
+            else if (a && strcmp(a, "continue") == 0)
+                e->action = RELAY_ACTION_CONTINUE;
+            else if (a && strcmp(a, "deny") == 0)
+                e->action = RELAY_ACTION_DENY;
+            else {
+                diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR,
+                         "dest-bad-action",
+                         "action of '%s' must be \"accept\", \"continue\" or \"deny\"; recipients refused",
+                         key);
+                bad = 1;
+            }
+        } else if (strcmp(k, "nexthop") == 0) {
+            int n = 0;
+            const char *why = NULL;
+            if (cJSON_IsString(item)) {
+                why = nexthop_check(item->valuestring);
+                n = 1;
+            } else if (cJSON_IsArray(item)) {
+                for (cJSON *h = item->child; h && !why; h = h->next, n++)
+                    why = cJSON_IsString(h) ? nexthop_check(h->valuestring)
+                                            : "array holds something other than strings";
+                if (n == 0)
+                    why = "empty array";
+            } else {
+                why = "must be a string such as \"host:port\" or an array of them";
+            }
+            if (why) {
+                diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR,
+                         "dest-bad-nexthop", "nexthop of '%s': %s; entry refused",
+                         key, why);
+                bad = 1;
+                e->route_invalid = 1;
+            } else {
+                e->nexthop = route_text(item);
+                if (!e->nexthop)
+                    d->diags.oom = 1;
+            }
+        } else {
+            diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_WARNING,
+                     "dest-unknown-key",
+                     "'%s' in the value of '%s' is not a known key (action, nexthop); ignored",
+                     k, key);
+        }
+    }
+    cJSON_Delete(root);
+    return bad ? -1 : 0;
+}
+
+static int plausible_domain(const char *key)
+{
+    if (strcmp(key, "any") == 0)
+        return 1;
+    return check_hostname(key, strlen(key)) == NULL && strchr(key, '.') != NULL;
+}
+
+static int on_entry(void *user, const char *section, const char *key,
+                    const char *value, uint32_t line)
+{
+    struct load *ld = user;
+    struct domains *d = ld->d;
+    if (!key) {
+        ld->in_domains = strcmp(section, "domains") == 0;
+        if (!ld->in_domains)
+            diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_WARNING,
+                     "ini-unknown-section",
+                     "section [%s] is not read by the relay plugin (only [domains]); its lines are ignored",
+                     section);
+        ld->warned_section_line = line;
+        return 1;
+    }
+    if (!ld->in_domains) {
+        if (!ld->warned_section_line) /* lines before any header */
+            diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_WARNING,
+                     "ini-unknown-section",
+                     "'%s' stands before [domains] and is ignored", key);
+        return 1;
+    }
+    struct domain_entry e = {0};
+    e.line = line;
+    e.name = dup_range(key, strlen(key));
+    if (!e.name)
+        return 0;
+    for (char *c = e.name; *c; c++)
+        *c = (char)ascii_lower((unsigned char)*c);
+    if (!plausible_domain(e.name))
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "dest-bad-domain",
+                 "'%s' is not a domain name; no recipient domain will match it", key);
+    if (read_value(d, &e, key, value, line))
+        e.action = RELAY_ACTION_INVALID;
+    if (d->diags.oom) {
+        entry_free(&e);
+        return 0;
+    }
+    if ((d->count + 1) * 2 > d->cap && grow(d)) {
+        entry_free(&e);
+        return 0;
+    }
+    struct domain_entry *slot = slot_for(d->slots, d->cap, e.name, strlen(e.name));
+    if (slot->name) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "ini-duplicate-key",
+                 "'%s' is listed again (first on line %u); this later entry wins, as in Haraka",
+                 key, (unsigned)slot->line);
+        entry_free(slot);
+    } else {
+        d->count++;
+    }
+    *slot = e;
+    if (!d->first_line)
+        d->first_line = line;
+    if (e.nexthop || e.route_invalid) {
+        d->nexthops++;
+        if (!d->first_nexthop)
+            d->first_nexthop = line;
+    }
+    return 1;
+}
+
+int domains_build(struct domains *d, const char *text, size_t len)
+{
+    memset(d, 0, sizeof *d);
+    struct load ld = {d, 0, 0};
+    if (ini_text_parse(text, len, RELAY_FILE_DOMAINS, &d->diags, on_entry, &ld) ||
+        d->diags.oom) {
+        domains_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+void domains_free(struct domains *d)
+{
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->slots[i].name)
+            entry_free(&d->slots[i]);
+    free(d->slots);
+    diag_clear(&d->diags);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,91 @@
+/*
+ * settings.c - relay.ini: which of the relay features are on.
+ *
+ * For: config.c.  Reads [relay] acl, force_routing, dest_domains and all as
+ * Haraka reads declared booleans: true, yes, ok, enabled, on and 1 (any
+ * case) are true and everything else is false.  Defaults follow the
+ * plugin's manual: acl on, the rest off (haraka-plugin-relay 1.0.2's code
+ * defaults force_routing to on, against its own manual).
+ */
+#include "core.h"
+
+#include <string.h>
+
+static const struct {
+    const char *key;
+    unsigned bit;
+} switches[] = {
+    {"acl", RELAY_SET_ACL},
+    {"force_routing", RELAY_SET_FORCE_ROUTING},
+    {"dest_domains", RELAY_SET_DEST_DOMAINS},
+    {"all", RELAY_SET_ALL},
+};
+
+struct load {
+    struct settings *s;
+    int in_relay;
+    int any_header;
+};
+
+static int on_entry(void *user, const char *section, const char *key,
+                    const char *value, uint32_t line)
+{
+    struct load *ld = user;
+    struct settings *s = ld->s;
+    if (!key) {
+        ld->any_header = 1;
+        ld->in_relay = strcmp(section, "relay") == 0;
+        if (!ld->in_relay)
+            diag_add(&s->diags, RELAY_FILE_INI, line, 0, RELAY_WARNING, "ini-unknown-section",
+                     "section [%s] is not read by the relay plugin (only [relay]); its lines are ignored",
+                     section);
+        return 1;
+    }
+    if (!ld->in_relay) {
+        if (!ld->any_header)
+            diag_add(&s->diags, RELAY_FILE_INI, line, 0, RELAY_WARNING, "ini-unknown-section",
+                     "'%s' stands before [relay] and is ignored", key);
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++) {
+        if (strcmp(key, switches[i].key) != 0)
+            continue;
+        if (s->line[i])
+            diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-duplicate-key",
+                     "'%s' is set again (first on line %u); this later value wins, as in Haraka",
+                     key, (unsigned)s->line[i]);
+        s->line[i] = line;
+        if (ini_is_truth(value)) {
+            s->bits |= switches[i].bit;
+        } else {
+            s->bits &= ~switches[i].bit;
+            if (!ini_is_false_word(value))
+                diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-not-boolean",
+                         "'%s = %s' is not a truth word (true, yes, ok, enabled, on, 1); read as false",
+                         key, value ? value : "");
+        }
+        return 1;
+    }
+    diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-unknown-key",
+             "'%s' is not a setting of [relay] (acl, force_routing, dest_domains, all); ignored", key);
+    return 1;
+}
+
+int settings_build(struct settings *s, const char *text, size_t len)
+{
+    memset(s, 0, sizeof *s);
+    s->bits = RELAY_SET_DEFAULTS;
+    struct load ld = {s, 0, 0};
+    if (ini_text_parse(text, len, RELAY_FILE_INI, &s->diags, on_entry, &ld) || s->diags.oom) {
+        settings_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+void settings_free(struct settings *s)
+{
+    diag_clear(&s->diags);
+    memset(s, 0, sizeof *s);
+    s->bits = RELAY_SET_DEFAULTS;
+}

@@ -1,0 +1,514 @@
+'use strict'
+// Unit tests of index.js as a Haraka plugin, driven through
+// haraka-test-fixtures with config files written into a temp dir.
+//
+//   node --test test/plugin.test.js
+
+// read config files from disk on every config.get (the test writes them and
+// then runs the plugin's reload callback itself, like Haraka's watcher does)
+process.env.WITHOUT_CONFIG_CACHE = '1'
+
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { after, describe, it } = require('node:test')
+
+const fixtures = require('haraka-test-fixtures')
+const { OK, DENY, DENYSOFT } = require('haraka-constants')
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-wasm-plugin-'))
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }))
+
+const LOG_LEVELS = ['logdebug', 'loginfo', 'lognotice', 'logwarn', 'logerror', 'logcrit', 'logalert', 'logemerg']
+
+let dirCount = 0
+function configDir(files) {
+  const dir = path.join(tmpRoot, `c${++dirCount}`)
+  fs.mkdirSync(path.join(dir, 'config'), { recursive: true })
+  for (const [name, text] of Object.entries(files)) {
+    if (text !== null) fs.writeFileSync(path.join(dir, 'config', name), text)
+  }
+  return dir
+}
+
+// A registered plugin whose config is `files` (null = file absent). Log calls
+// are recorded in plugin.logs as [level, message].
+function makePlugin(files, name = 'relay-wasm') {
+  const dir = configDir(files)
+  const plugin = new fixtures.plugin(name)
+  plugin.config = plugin.config.module_config(dir)
+  plugin.logs = []
+  for (const level of LOG_LEVELS) {
+    plugin[level] = (...args) => plugin.logs.push([level, args.filter((a) => typeof a !== 'object').join(' ')])
+  }
+  plugin.configDir = path.join(dir, 'config')
+  plugin.register()
+  return plugin
+}
+
+// Write a file and run the callback Haraka's watcher runs on a change.
+function rewrite(plugin, file, text) {
+  fs.writeFileSync(path.join(plugin.configDir, file), text)
+  plugin.load_relay_file(file)
+}
+
+function conn(ip = '192.0.2.1', opts = {}) {
+  return fixtures.makeConnection({ ip, silent: true, ...opts })
+}
+
+const hook = (plugin, method, ...args) => fixtures.callHook(plugin, method, ...args)
+const rcpt = (plugin, c, addr, method = 'dest_domains') => fixtures.callRcpt(plugin, c, addr, {}, method)
+const result = (store, plugin) => store.get(plugin.name) ?? { pass: [], fail: [], skip: [], err: [] }
+
+const RELAY = (over = {}) => {
+  const s = { acl: true, force_routing: false, dest_domains: false, all: false, ...over }
+  return `[relay]\n${Object.entries(s)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`
+}
+
+const DOMAINS = [
+  '[domains]',
+  'accept.example = { "action": "accept" }',
+  'continue.example = { "action": "continue", "nexthop": "192.0.2.25:2525" }',
+  'deny.example = { "action": "deny" }',
+  'route-only.example = { "nexthop": "192.0.2.26" }',
+  'broken.example = { "action": "accept", ',
+  'multi.example = { "action": "accept", "nexthop": ["192.0.2.30", "192.0.2.31:2525"] }',
+  '',
+].join('\n')
+
+const ACL = ['# test acl', '192.0.2.0/24', '2001:db8:1::/48', '198.51.100.7', ''].join('\n')
+
+describe('register', () => {
+  it('registers every hook whatever relay.ini says, dest_domains before all', () => {
+    const plugin = makePlugin({ 'relay.ini': RELAY({ acl: false }) })
+    assert.deepEqual(plugin.hooks, {
+      connect_init: ['acl'],
+      connect: ['pass_relaying'],
+      rcpt: ['dest_domains', 'all'],
+      get_mx: ['force_routing'],
+    })
+  })
+
+  it('uses the defaults when no file exists (acl on, the rest off)', () => {
+    const plugin = makePlugin({ 'relay.ini': null, relay_acl_allow: null, 'relay_dest_domains.ini': null })
+    assert.deepEqual(plugin.engine.settings(), { acl: true, force_routing: false, dest_domains: false, all: false })
+  })
+
+  it('logs diagnostics as file:line: severity: message [code]', () => {
+    const plugin = makePlugin({
+      'relay.ini': RELAY({ dest_domains: true }),
+      relay_acl_allow: 'not-an-address\n',
+      'relay_dest_domains.ini': DOMAINS,
+    })
+    const errors = plugin.logs.filter(([l]) => l === 'logerror').map(([, m]) => m)
+    assert.ok(
+      errors.some((m) => /^relay_acl_allow:1: error: .+ \[[\w-]+\]$/.test(m)),
+      `no diagnostic for relay_acl_allow line 1 in ${JSON.stringify(errors)}`,
+    )
+    assert.ok(
+      errors.some((m) => /^relay_dest_domains\.ini:6: error: .+ \[[\w-]+\]$/.test(m)),
+      `no diagnostic for relay_dest_domains.ini line 6 in ${JSON.stringify(errors)}`,
+    )
+    // a reload of one file logs that file's diagnostics again
+    plugin.logs.length = 0
+    plugin.load_relay_file('relay_acl_allow')
+    assert.ok(plugin.logs.some(([l, m]) => l === 'logerror' && m.startsWith('relay_acl_allow:1: error: ')))
+  })
+})
+
+describe('acl', () => {
+  const plugin = makePlugin({ 'relay.ini': RELAY(), relay_acl_allow: ACL })
+
+  for (const [ip, listed] of [
+    ['192.0.2.77', true],
+    ['192.0.3.1', false],
+    ['198.51.100.7', true],
+    ['198.51.100.8', false],
+    ['2001:db8:1:ffff::1', true],
+    ['2001:db8:2::1', false],
+    ['::ffff:192.0.2.9', true],
+    ['::ffff:203.0.113.9', false],
+    ['not an ip', false],
+  ]) {
+    it(`${ip} is ${listed ? '' : 'not '}allowed`, async () => {
+      const c = conn(ip)
+      const r = await hook(plugin, 'acl', c)
+      assert.equal(c.relaying, listed)
+      if (listed) {
+        assert.equal(r.rc, OK)
+        assert.deepEqual(result(c.results, plugin).pass, ['acl'])
+        assert.equal((await hook(plugin, 'pass_relaying', c)).rc, OK)
+      } else {
+        assert.equal(r.rc, undefined)
+        assert.deepEqual(result(c.results, plugin).skip, ['acl(unlisted)'])
+        assert.equal((await hook(plugin, 'pass_relaying', c)).rc, undefined)
+      }
+    })
+  }
+
+  it('a bare IPv6 address is that one host (1.0.2 widened it to /32)', async () => {
+    const p = makePlugin({ 'relay.ini': RELAY(), relay_acl_allow: '2001:db8::5\n' })
+    const hit = conn('2001:db8::5')
+    await hook(p, 'acl', hit)
+    assert.equal(hit.relaying, true)
+    const miss = conn('2001:db8:ffff::5')
+    await hook(p, 'acl', miss)
+    assert.equal(miss.relaying, false)
+  })
+
+  it('does nothing while acl=false', async () => {
+    const p = makePlugin({ 'relay.ini': RELAY({ acl: false }), relay_acl_allow: ACL })
+    const c = conn('192.0.2.77')
+    assert.equal((await hook(p, 'acl', c)).rc, undefined)
+    assert.equal(c.relaying, false)
+  })
+})
+
+describe('dest_domains', () => {
+  const plugin = makePlugin({ 'relay.ini': RELAY({ dest_domains: true }), 'relay_dest_domains.ini': DOMAINS })
+  const txConn = () => conn('203.0.113.5', { withTxn: true })
+
+  it('accept: OK, relaying, pass', async () => {
+    const c = txConn()
+    const r = await rcpt(plugin, c, 'user@accept.example')
+    assert.equal(r.rc, OK)
+    assert.equal(c.relaying, true)
+    assert.deepEqual(result(c.transaction.results, plugin).pass, ['relay_dest_domain'])
+  })
+
+  it('domain lookup ignores case', async () => {
+    const c = txConn()
+    assert.equal((await rcpt(plugin, c, 'user@ACCEPT.Example')).rc, OK)
+  })
+
+  it('continue: CONT, relaying, pass', async () => {
+    const c = txConn()
+    const r = await rcpt(plugin, c, 'user@continue.example')
+    assert.equal(r.rc, undefined)
+    assert.equal(c.relaying, true)
+    assert.deepEqual(result(c.transaction.results, plugin).pass, ['relay_dest_domain'])
+  })
+
+  it('deny: DENY not allowed to relay, fail', async () => {
+    const c = txConn()
+    const r = await rcpt(plugin, c, 'user@deny.example')
+    assert.equal(r.rc, DENY)
+    assert.equal(r.msg, 'You are not allowed to relay')
+    assert.equal(c.relaying, false)
+    assert.deepEqual(result(c.transaction.results, plugin).fail, ['relay_dest_domain'])
+  })
+
+  it('unlisted: DENY not allowed to relay, fail', async () => {
+    const c = txConn()
+    const r = await rcpt(plugin, c, 'user@elsewhere.example')
+    assert.equal(r.rc, DENY)
+    assert.equal(r.msg, 'You are not allowed to relay')
+    assert.deepEqual(result(c.transaction.results, plugin).fail, ['relay_dest_domain'])
+  })
+
+  it('an address without a domain is unlisted', async () => {
+    const c = txConn()
+    assert.equal((await rcpt(plugin, c, 'postmaster')).rc, DENY)
+    const r = await hook(plugin, 'dest_domains', c, [{ host: null }, {}])
+    assert.equal(r.rc, DENY)
+    assert.equal(r.msg, 'You are not allowed to relay')
+  })
+
+  it('an entry with a nexthop only: DENY not accepted here', async () => {
+    const c = txConn()
+    const r = await rcpt(plugin, c, 'user@route-only.example')
+    assert.equal(r.rc, DENY)
+    assert.equal(r.msg, 'Mail for that recipient is not accepted here.')
+    assert.equal(c.relaying, false)
+  })
+
+  it('an unreadable entry: DENY not accepted here (fail closed; 1.0.2 threw)', async () => {
+    const c = txConn()
+    const r = await rcpt(plugin, c, 'user@broken.example')
+    assert.equal(r.rc, DENY)
+    assert.equal(r.msg, 'Mail for that recipient is not accepted here.')
+    assert.equal(c.relaying, false)
+    assert.deepEqual(result(c.transaction.results, plugin).fail, ['relay_dest_domain'])
+  })
+
+  it('no transaction: CONT', async () => {
+    const c = conn('203.0.113.5')
+    assert.equal((await rcpt(plugin, c, 'user@deny.example')).rc, undefined)
+  })
+
+  it('does nothing while dest_domains=false', async () => {
+    const p = makePlugin({ 'relay.ini': RELAY(), 'relay_dest_domains.ini': DOMAINS })
+    const c = txConn()
+    assert.equal((await rcpt(p, c, 'user@deny.example')).rc, undefined)
+    assert.equal(c.transaction.results.get(p.name), undefined)
+  })
+})
+
+describe('per-recipient rule (the open-relay hole of 1.0.2)', () => {
+  const files = { 'relay.ini': RELAY({ dest_domains: true }), 'relay_dest_domains.ini': DOMAINS }
+  const plugin = makePlugin(files)
+
+  for (const first of ['accept', 'continue']) {
+    it(`${first}.example then an unlisted domain: the second is refused`, async () => {
+      const c = conn('203.0.113.5', { withTxn: true })
+      await rcpt(plugin, c, `a@${first}.example`)
+      assert.equal(c.relaying, true)
+      const r = await rcpt(plugin, c, 'victim@elsewhere.example')
+      assert.equal(r.rc, DENY)
+      assert.equal(r.msg, 'You are not allowed to relay')
+      // and a deny entry stays a deny
+      assert.equal((await rcpt(plugin, c, 'b@deny.example')).rc, DENY)
+      // listed domains are still decided by their own entries
+      assert.equal((await rcpt(plugin, c, 'c@accept.example')).rc, OK)
+      assert.equal((await rcpt(plugin, c, 'd@route-only.example')).rc, DENY)
+      // the first grant keeps the transaction relaying (outbound queue)
+      assert.equal(c.relaying, true)
+    })
+  }
+
+  it('a new transaction starts afresh', async () => {
+    const c = conn('203.0.113.5', { withTxn: true })
+    await rcpt(plugin, c, 'a@accept.example')
+    c.reset_transaction()
+    c.init_transaction()
+    assert.equal(c.relaying, false)
+    assert.equal((await rcpt(plugin, c, 'x@elsewhere.example')).rc, DENY)
+  })
+
+  it('documented difference: haraka-plugin-relay 1.0.2 lets the second recipient through', async () => {
+    const old = makePlugin(files, 'haraka-plugin-relay')
+    const c = conn('203.0.113.5', { withTxn: true })
+    assert.equal((await rcpt(old, c, 'a@accept.example')).rc, OK)
+    const r = await rcpt(old, c, 'victim@elsewhere.example')
+    // CONT with relaying set: Haraka's rcpt_respond turns it into 250
+    assert.equal(r.rc, undefined)
+    assert.equal(c.relaying, true)
+    assert.deepEqual(result(c.transaction.results, old).skip, ['relay_dest_domain(relay)'])
+  })
+
+  it('relaying from the ACL covers every recipient', async () => {
+    const p = makePlugin({ ...files, relay_acl_allow: ACL })
+    const c = conn('192.0.2.10')
+    assert.equal((await hook(p, 'acl', c)).rc, OK)
+    c.init_transaction()
+    for (const addr of ['a@elsewhere.example', 'b@deny.example', 'c@broken.example', 'd@accept.example']) {
+      assert.equal((await rcpt(p, c, addr)).rc, undefined, addr)
+    }
+    assert.deepEqual(result(c.transaction.results, p).skip, Array(4).fill('relay_dest_domain(relay)'))
+  })
+
+  it('relaying from SMTP AUTH (or any other plugin) covers every recipient', async () => {
+    const c = conn('203.0.113.5', { relaying: true })
+    c.init_transaction()
+    assert.equal((await rcpt(plugin, c, 'a@elsewhere.example')).rc, undefined)
+    // also when another plugin set it inside the transaction
+    const c2 = conn('203.0.113.5', { withTxn: true })
+    c2.relaying = true
+    assert.equal((await rcpt(plugin, c2, 'a@elsewhere.example')).rc, undefined)
+  })
+})
+
+describe('force_routing', () => {
+  const domains = [
+    '[domains]',
+    'routed.example = { "action": "continue", "nexthop": "192.0.2.25:2525" }',
+    'multi.example = { "nexthop": ["192.0.2.30", "192.0.2.31:2525"] }',
+    'accept-only.example = { "action": "accept" }',
+    'badroute.example = { "action": "accept", "nexthop": 42 }',
+    'any = { "nexthop": "smtp://192.0.2.99:587" }',
+    '',
+  ].join('\n')
+  const plugin = makePlugin({ 'relay.ini': RELAY({ force_routing: true }), 'relay_dest_domains.ini': domains })
+  const hmail = { todo: {} }
+  const mx = (p, domain) => hook(p, 'force_routing', hmail, domain)
+
+  it("a domain's own nexthop", async () => {
+    assert.deepEqual(await mx(plugin, 'routed.example'), { rc: OK, msg: '192.0.2.25:2525' })
+  })
+
+  it('an array nexthop is handed on as an array', async () => {
+    const r = await mx(plugin, 'multi.example')
+    assert.equal(r.rc, OK)
+    assert.deepEqual(r.msg, ['192.0.2.30', '192.0.2.31:2525'])
+  })
+
+  it('the `any` fallback for other domains', async () => {
+    assert.deepEqual(await mx(plugin, 'nowhere.example'), { rc: OK, msg: 'smtp://192.0.2.99:587' })
+  })
+
+  it('a broken route is deferred, never sent to the MX', async () => {
+    const r = await mx(plugin, 'badroute.example')
+    assert.equal(r.rc, DENYSOFT)
+    assert.match(r.msg, /^invalid route for badroute\.example in relay_dest_domains\.ini line 5$/)
+  })
+
+  it('no route and no `any`: normal MX lookup', async () => {
+    const p = makePlugin({ 'relay.ini': RELAY({ force_routing: true }), 'relay_dest_domains.ini': DOMAINS })
+    assert.deepEqual(await mx(p, 'nowhere.example'), { rc: undefined, msg: undefined })
+    assert.deepEqual(await mx(p, 'deny.example'), { rc: undefined, msg: undefined })
+    assert.deepEqual(await mx(p, 'continue.example'), { rc: OK, msg: '192.0.2.25:2525' })
+  })
+
+  it('does nothing while force_routing=false', async () => {
+    const p = makePlugin({ 'relay.ini': RELAY(), 'relay_dest_domains.ini': domains })
+    assert.deepEqual(await mx(p, 'routed.example'), { rc: undefined, msg: undefined })
+  })
+})
+
+describe('all', () => {
+  it('all=true relays every recipient; all=false does nothing', async () => {
+    const on = makePlugin({ 'relay.ini': RELAY({ acl: false, all: true }) })
+    const c = conn('203.0.113.5', { withTxn: true })
+    assert.equal((await rcpt(on, c, 'a@anywhere.example', 'all')).rc, OK)
+    assert.equal(c.relaying, true)
+    const off = makePlugin({ 'relay.ini': RELAY() })
+    const c2 = conn('203.0.113.5', { withTxn: true })
+    assert.equal((await rcpt(off, c2, 'a@anywhere.example', 'all')).rc, undefined)
+    assert.equal(c2.relaying, false)
+  })
+})
+
+describe('reload without re-register', () => {
+  it('switching features in relay.ini takes effect on reload', async () => {
+    const plugin = makePlugin({ 'relay.ini': RELAY(), relay_acl_allow: ACL, 'relay_dest_domains.ini': DOMAINS })
+    const register = plugin.register
+    plugin.register = () => assert.fail('register() called again')
+
+    let c = conn('203.0.113.5', { withTxn: true })
+    assert.equal((await rcpt(plugin, c, 'a@deny.example')).rc, undefined)
+    rewrite(plugin, 'relay.ini', RELAY({ dest_domains: true, force_routing: true, acl: false }))
+    c = conn('203.0.113.5', { withTxn: true })
+    assert.equal((await rcpt(plugin, c, 'a@deny.example')).rc, DENY)
+    assert.equal((await hook(plugin, 'force_routing', {}, 'continue.example')).rc, OK)
+    const aclConn = conn('192.0.2.1')
+    assert.equal((await hook(plugin, 'acl', aclConn)).rc, undefined)
+    assert.equal(aclConn.relaying, false)
+
+    rewrite(plugin, 'relay.ini', RELAY())
+    c = conn('203.0.113.5', { withTxn: true })
+    assert.equal((await rcpt(plugin, c, 'a@deny.example')).rc, undefined)
+    assert.equal((await hook(plugin, 'force_routing', {}, 'continue.example')).rc, undefined)
+    plugin.register = register
+  })
+
+  it('an edited relay_acl_allow and relay_dest_domains.ini are swapped in whole', async () => {
+    const plugin = makePlugin({ 'relay.ini': RELAY({ dest_domains: true }), relay_acl_allow: ACL, 'relay_dest_domains.ini': DOMAINS })
+    rewrite(plugin, 'relay_acl_allow', '203.0.113.0/24\n')
+    let c = conn('203.0.113.5')
+    assert.equal((await hook(plugin, 'acl', c)).rc, OK)
+    c = conn('192.0.2.77')
+    assert.equal((await hook(plugin, 'acl', c)).rc, undefined)
+
+    rewrite(plugin, 'relay_dest_domains.ini', '[domains]\nnew.example = { "action": "accept" }\n')
+    c = conn('198.51.100.1', { withTxn: true })
+    assert.equal((await rcpt(plugin, c, 'a@new.example')).rc, OK)
+    c = conn('198.51.100.1', { withTxn: true })
+    assert.equal((await rcpt(plugin, c, 'a@accept.example')).rc, DENY)
+  })
+
+  it("Haraka's config watcher reloads a changed file by itself", { timeout: 20000 }, async () => {
+    const plugin = makePlugin({ 'relay.ini': RELAY() })
+    fs.writeFileSync(path.join(plugin.configDir, 'relay.ini'), RELAY({ all: true }))
+    const deadline = Date.now() + 15000
+    while (!plugin.engine.settings().all) {
+      assert.ok(Date.now() < deadline, 'relay.ini change not picked up within 15 s')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  })
+})
+
+describe('engine failures', () => {
+  // These replace engine methods on the plugin's own engine: they are about
+  // how the plugin handles a throwing engine, not about the engine.
+  function trapOnce(plugin, method) {
+    const engine = plugin.engine
+    const real = engine[method]
+    let resets = 0
+    const realReset = engine.reset
+    engine.reset = function () {
+      resets++
+      return realReset.apply(this, arguments)
+    }
+    engine[method] = function () {
+      engine[method] = real
+      throw new Error(`simulated trap in ${method}`)
+    }
+    return () => resets
+  }
+
+  const files = { 'relay.ini': RELAY({ dest_domains: true, force_routing: true }), relay_acl_allow: ACL, 'relay_dest_domains.ini': DOMAINS }
+
+  it('acl: DENYSOFT, reset, and the next connection works', async () => {
+    const plugin = makePlugin(files)
+    const resets = trapOnce(plugin, 'aclMatch')
+    const c = conn('192.0.2.1')
+    const r = await hook(plugin, 'acl', c)
+    assert.equal(r.rc, DENYSOFT)
+    assert.equal(r.msg, 'temporary failure in relay-wasm')
+    assert.equal(c.relaying, false)
+    assert.equal(resets(), 1)
+    assert.ok(plugin.logs.some(([l, m]) => l === 'logcrit' && /simulated trap/.test(m)))
+    assert.equal((await hook(plugin, 'acl', conn('192.0.2.1'))).rc, OK)
+  })
+
+  it('rcpt: DENYSOFT, then the next recipient works', async () => {
+    const plugin = makePlugin(files)
+    const resets = trapOnce(plugin, 'rcpt')
+    const c = conn('203.0.113.5', { withTxn: true })
+    const r = await rcpt(plugin, c, 'a@accept.example')
+    assert.equal(r.rc, DENYSOFT)
+    assert.equal(c.relaying, false)
+    assert.equal(resets(), 1)
+    assert.equal((await rcpt(plugin, c, 'a@accept.example')).rc, OK)
+  })
+
+  it('settings() throwing in connect, rcpt(all): DENYSOFT', async () => {
+    for (const [method, args] of [
+      ['pass_relaying', [conn('192.0.2.1')]],
+      ['all', [conn('192.0.2.1', { withTxn: true }), [{ host: 'a.example' }, {}]]],
+    ]) {
+      const plugin = makePlugin(files)
+      trapOnce(plugin, 'settings')
+      assert.equal((await hook(plugin, method, ...args)).rc, DENYSOFT, method)
+    }
+  })
+
+  it('get_mx: DENYSOFT, then routes again', async () => {
+    const plugin = makePlugin(files)
+    trapOnce(plugin, 'route')
+    assert.equal((await hook(plugin, 'force_routing', {}, 'continue.example')).rc, DENYSOFT)
+    assert.equal((await hook(plugin, 'force_routing', {}, 'continue.example')).rc, OK)
+  })
+
+  it('a throwing load is logged and does not escape register or reload', () => {
+    const plugin = makePlugin(files)
+    const engine = plugin.engine
+    const real = engine.load
+    engine.load = () => {
+      throw new Error('simulated trap in load')
+    }
+    assert.doesNotThrow(() => plugin.load_relay_file('relay.ini'))
+    engine.load = real
+    assert.ok(plugin.logs.some(([l, m]) => l === 'logcrit' && /simulated trap in load/.test(m)))
+  })
+
+  it('a reset that throws too is logged, the hook still answers DENYSOFT', async () => {
+    const plugin = makePlugin(files)
+    const engine = plugin.engine
+    const realReset = engine.reset
+    const realAcl = engine.aclMatch
+    engine.reset = () => {
+      throw new Error('reset failed too')
+    }
+    engine.aclMatch = () => {
+      throw new Error('simulated trap')
+    }
+    assert.equal((await hook(plugin, 'acl', conn('192.0.2.1'))).rc, DENYSOFT)
+    assert.ok(plugin.logs.some(([l, m]) => l === 'logcrit' && /reset failed too/.test(m)))
+    engine.reset = realReset
+    engine.aclMatch = realAcl
+  })
+})
