@@ -2,6 +2,7 @@
 # With WASI_SDK_PATH set (environment or -D) it uses that wasi-sdk tree;
 # otherwise Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32.
 set(CMAKE_SYSTEM_NAME WASI)
+list(APPEND CMAKE_MODULE_PATH "${CMAKE_CURRENT_LIST_DIR}")
 set(CMAKE_SYSTEM_VERSION 1)
 set(CMAKE_SYSTEM_PROCESSOR wasm32)
 if(NOT WASI_SDK_PATH AND DEFINED ENV{WASI_SDK_PATH})

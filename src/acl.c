@@ -171,7 +171,8 @@ static int holds(const struct acl_block *b, const struct addr128 *x, unsigned bi
 static void finish_table(struct acl *acl, struct pending *p, unsigned bits,
                          struct acl_table *t)
 {
-    qsort(p->items, p->count, sizeof *p->items, block_order);
+    if (p->count > 1)
+        qsort(p->items, p->count, sizeof *p->items, block_order);
     size_t out = 0;
     int32_t stack[130];
     int depth = 0;

@@ -190,6 +190,8 @@ describe('relay-wasm in a real Haraka', { timeout: 60000 }, () => {
       relay_acl_allow: `${ACL_CLIENT}/32\n`,
       'relay_dest_domains.ini': DOMAINS,
     }
+    // what `haraka -i` would install besides these: connection.ini
+    fs.copyFileSync(path.join(path.dirname(HARAKA_BIN), '..', 'config', 'connection.ini'), path.join(cfg, 'connection.ini'))
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(cfg, name), text)
     await startHaraka()
   })
