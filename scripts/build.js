@@ -19,6 +19,8 @@ const COMMITTED = path.join(ROOT, 'wasm', 'relay.wasm')
 const MAX_SIZE = 64 * 1024
 
 function buildWasm(binaryDir) {
+  // always link afresh: the link step is where wasm-opt runs
+  fs.rmSync(path.join(binaryDir, 'relay.wasm'), { force: true })
   run('cmake', ['--preset', 'wasm', '-B', binaryDir, '-Wno-dev'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
   run('cmake', ['--build', binaryDir, '--target', 'relay', '-j', '2'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
   const out = path.join(binaryDir, 'relay.wasm')

@@ -17,6 +17,10 @@ const DEBIAN_PACKAGES = [
   ['clang', () => onPath('clang')],
   ['lld', () => onPath('wasm-ld') || onPath('wasm-ld-14')],
   ['llvm', () => onPath('llvm-ar') || onPath('llvm-ar-14')],
+  // clang runs wasm-opt on the linked module whenever it is on PATH, so the
+  // bytes of relay.wasm depend on it: require it, and the build is the same
+  // on every machine of this kind.
+  ['binaryen', () => onPath('wasm-opt')],
   ['wasi-libc', () => fs.existsSync('/usr/lib/wasm32-wasi/libc.a')],
   ['libclang-rt-14-dev-wasm32', () => hasWasmBuiltins()],
   ['libclang-rt-14-dev', () => hasAsanRuntime()],

@@ -120,7 +120,8 @@ function startHaraka() {
   return new Promise((resolve, reject) => {
     haraka = spawn(process.execPath, [HARAKA_BIN, '-c', dir], {
       cwd: dir,
-      env: { ...process.env, YES_REALLY_DO_DISCARD: '1', HARAKA_LOGLEVEL: 'info' },
+      // queue/discard discards only when told to
+      env: { ...process.env, YES_REALLY_DO_DISCARD: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     haraka.stdout.on('data', (d) => (harakaOutput += d))

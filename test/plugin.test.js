@@ -119,6 +119,34 @@ describe('register', () => {
   })
 })
 
+describe('reading the files', () => {
+  it('an empty relay_acl_allow in Haraka\'s config/ overrides the shipped loopback default', async () => {
+    // Haraka gives a packaged plugin module_config(<plugin dir>, <haraka dir>):
+    // the plugin's config/ holds defaults, Haraka's config/ the overrides
+    const defaults = configDir({ relay_acl_allow: '127.0.0.1/32\n' })
+    const overrides = configDir({ relay_acl_allow: '' })
+    const plugin = new fixtures.plugin('relay-wasm')
+    plugin.config = plugin.config.module_config(defaults, overrides)
+    plugin.register()
+    const c = conn('127.0.0.1')
+    assert.equal((await hook(plugin, 'acl', c)).rc, undefined)
+    assert.equal(c.relaying, false)
+    // and with no file there, the default applies
+    fs.rmSync(path.join(overrides, 'config', 'relay_acl_allow'))
+    plugin.load_relay_file('relay_acl_allow')
+    assert.equal((await hook(plugin, 'acl', conn('127.0.0.1'))).rc, OK)
+  })
+
+  it('hands the engine the raw text: CRLF and CR line ends keep line numbers', () => {
+    const plugin = makePlugin({ relay_acl_allow: '192.0.2.1\r\n\r\nbad-one\rbad-two\r\n' })
+    const lines = plugin.engine
+      .diagnostics()
+      .filter((d) => d.file === 'relay_acl_allow' && d.severity === 'error')
+      .map((d) => d.line)
+    assert.deepEqual(lines, [3, 4])
+  })
+})
+
 describe('acl', () => {
   const plugin = makePlugin({ 'relay.ini': RELAY(), relay_acl_allow: ACL })
 
