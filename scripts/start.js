@@ -44,7 +44,8 @@ const files = {
 }
 for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(cfg, name), text)
 
-console.log(`relay-wasm demo: Haraka listening on ${LISTEN}, live relay config in ${LIVE} (runtime dir ${RUN})`)
+console.log(`relay-wasm demo: Haraka listening on ${LISTEN}, live relay config in ${LIVE} (runtime dir ${RUN});` +
+  ` accepted mail is discarded. No client relays until you list it in ${path.join(LIVE, 'relay_acl_allow')}.`)
 
 const haraka = spawn(process.execPath, [path.join(HARAKA_DIR, 'bin', 'haraka'), '-c', RUN], {
   cwd: RUN,
