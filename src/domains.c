@@ -407,6 +407,8 @@ static int on_entry(void *user, const char *section, const char *key,
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "ini-duplicate-key",
                  "'%s' is listed again (first on line %u); this later entry wins, as in Haraka",
                  key, (unsigned)slot->line);
+        if (slot->nexthop || slot->route_invalid)
+            d->nexthops--;
         entry_free(slot);
     } else {
         d->count++;
