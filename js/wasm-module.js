@@ -26,6 +26,7 @@
    * same sources asks for one notification when memory grows; the loader
    * refetches the memory view on every call anyway, so it needs no action. */
   const IMPORTS = { env: { emscripten_notify_memory_growth() {} } }
+  const SHORT_INPUT = 1024 /* bytes of input buffer kept for questions */
   const encoder = new TextEncoder()
   const decoder = new TextDecoder()
 
@@ -59,9 +60,27 @@
       this.cfg = this.exports.relay_new()
       if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
       this.broken = false
+      this._settings = null
       for (let i = 0; i < FILES.length; i++) {
         if (this.texts[i] !== '') this._loadText(i, this.texts[i])
       }
+      this._reserveInput()
+    }
+
+    /* The input buffer for short strings, asked for once: a question then
+     * costs one call into the module, not two. */
+    _reserveInput() {
+      this.inCap = SHORT_INPUT
+      this.inPtr = this.exports.relay_input(SHORT_INPUT)
+      if (!this.inPtr) throw new RelayTrap('relay.wasm: out of memory at start')
+    }
+
+    _trap(err) {
+      if (err instanceof RelayTrap || err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+        this.broken = true
+        return err instanceof RelayTrap ? err : new RelayTrap(`relay.wasm trapped: ${err.message}`, err)
+      }
+      return err
     }
 
     /* A fresh instance with the last text of each file. */
@@ -82,19 +101,20 @@
       try {
         return fn(this.exports)
       } catch (err) {
-        if (err instanceof RelayTrap || err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
-          this.broken = true
-          throw err instanceof RelayTrap ? err : new RelayTrap(`relay.wasm trapped: ${err.message}`, err)
-        }
-        throw err
+        throw this._trap(err)
       }
     }
 
-    /* Puts a short string (an address, a domain) into the input buffer. */
+    /* Puts a short string (an address, a domain) into the input buffer and
+     * returns its length in bytes. */
     _putShort(e, str) {
       const n = str.length
-      const ptr = e.relay_input(n * 3)
-      if (!ptr) throw new RelayTrap('relay.wasm: out of memory')
+      if (n * 3 > this.inCap) {
+        this.inPtr = e.relay_input(n * 3)
+        if (!this.inPtr) throw new RelayTrap('relay.wasm: out of memory')
+        this.inCap = n * 3
+      }
+      const ptr = this.inPtr
       const u8 = this._bytes()
       for (let i = 0; i < n; i++) {
         const c = str.charCodeAt(i)
@@ -110,7 +130,10 @@
       const ptr = e.relay_input(bytes.length)
       if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
       this._bytes().set(bytes, ptr)
-      return e.relay_load(this.cfg, index, bytes.length)
+      const errors = e.relay_load(this.cfg, index, bytes.length)
+      if (index === 0) this._settings = null
+      this._reserveInput() // the load may have given a large buffer back
+      return errors
     }
 
     /* Parses one file's whole text and swaps it in.  Returns the number of
@@ -124,24 +147,42 @@
       return errors
     }
 
+    /* { acl, force_routing, dest_domains, all }: read once per load of
+     * relay.ini (a hook asks on every connection and recipient). */
     settings() {
+      if (this._settings && !this.broken) return this._settings
       const bits = this._call((e) => e.relay_settings_bits(this.cfg))
       const out = {}
       for (const [name, bit] of SETTINGS) out[name] = (bits & bit) !== 0
-      return out
+      this._settings = Object.freeze(out)
+      return this._settings
     }
 
     /* null, or { line } of the most specific relay_acl_allow entry. */
     aclMatch(ip) {
       if (typeof ip !== 'string' || ip.length === 0 || ip.length > 100) return null
-      const line = this._call((e) => e.relay_acl(this.cfg, this._putShort(e, ip)))
+      if (this.broken) this._start()
+      let line
+      try {
+        const e = this.exports
+        line = e.relay_acl(this.cfg, this._putShort(e, ip))
+      } catch (err) {
+        throw this._trap(err)
+      }
       return line > 0 ? { line } : null
     }
 
     /* { action, line } of relay_dest_domains.ini for a recipient domain. */
     rcpt(domain) {
       if (typeof domain !== 'string' || domain.length === 0) return { action: 'unlisted', line: 0 }
-      const v = this._call((e) => e.relay_rcpt(this.cfg, this._putShort(e, domain))) >>> 0
+      if (this.broken) this._start()
+      let v
+      try {
+        const e = this.exports
+        v = e.relay_rcpt(this.cfg, this._putShort(e, domain)) >>> 0
+      } catch (err) {
+        throw this._trap(err)
+      }
       return { action: ACTIONS[v & 7], line: v >>> 3 }
     }
 

@@ -76,17 +76,31 @@ int addr_cmp(const struct addr128 *a, const struct addr128 *b);
 
 /* ---- acl.c ----------------------------------------------------------- */
 
+/* A block while the file is read: where it starts, its prefix and line. */
 struct acl_block {
     struct addr128 start; /* network address, host bits clear */
     uint32_t line;
-    int32_t parent;       /* index of the nearest block that holds this one */
     uint8_t prefix;       /* in bits of its family (0..32 or 0..128) */
 };
 
+/* What a lookup needs beyond the start address, kept apart from the starts
+ * so the binary search touches only the starts. */
+struct acl_info {
+    uint32_t line;
+    int32_t parent; /* index of the nearest block that holds this one, or -1 */
+    uint8_t prefix;
+};
+
+/* Blocks of one family sorted by start.  IPv4 starts are 32-bit numbers,
+ * IPv6 starts 128-bit; `bucket` maps the top 16 bits of an address to the
+ * first block at or after them, so a search covers one bucket's blocks. */
 struct acl_table {
-    struct acl_block *blocks;
+    uint32_t *start32;           /* IPv4 */
+    struct addr128 *start128;    /* IPv6 */
+    struct acl_info *info;
+    uint32_t *bucket;            /* 65537 entries, or NULL for small tables */
     size_t count;
-    unsigned bits; /* 32 or 128 */
+    unsigned bits;               /* 32 or 128 */
 };
 
 struct acl {
