@@ -56,6 +56,7 @@
     _start() {
       const instance = new WebAssembly.Instance(this.module, IMPORTS)
       this.exports = instance.exports
+      this._u8 = new Uint8Array(this.exports.memory.buffer)
       if (this.exports._initialize) this.exports._initialize()
       this.cfg = this.exports.relay_new()
       if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
@@ -88,9 +89,11 @@
       this._start()
     }
 
+    /* A view of the module's memory.  Growing the memory detaches the old
+     * buffer (its views read as empty), which is the cue to look again:
+     * cheaper than asking for memory.buffer on every call. */
     _bytes() {
-      const buf = this.exports.memory.buffer
-      if (this._u8?.buffer !== buf) this._u8 = new Uint8Array(buf)
+      if (this._u8.byteLength === 0) this._u8 = new Uint8Array(this.exports.memory.buffer)
       return this._u8
     }
 
