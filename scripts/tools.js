@@ -24,6 +24,7 @@ const DEBIAN_PACKAGES = [
   ['wasi-libc', () => fs.existsSync('/usr/lib/wasm32-wasi/libc.a')],
   ['libclang-rt-14-dev-wasm32', () => hasWasmBuiltins()],
   ['libclang-rt-14-dev', () => hasAsanRuntime()],
+  ['valgrind', () => onPath('valgrind')], // the instruction counts of bench/run.js
 ]
 
 function onPath(cmd) {
