@@ -27,6 +27,8 @@
    * refetches the memory view on every call anyway, so it needs no action. */
   const IMPORTS = { env: { emscripten_notify_memory_growth() {} } }
   const SHORT_INPUT = 1024 /* bytes of input buffer kept for questions */
+  const RCPT_CACHE_SIZE = 4096 /* domains whose answers are kept; then start over */
+  const UNLISTED = Object.freeze({ action: 'unlisted', line: 0 })
   const encoder = new TextEncoder()
   const decoder = new TextDecoder()
 
@@ -62,6 +64,7 @@
       if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
       this.broken = false
       this._settings = null
+      this._rcptCache = new Map()
       for (let i = 0; i < FILES.length; i++) {
         if (this.texts[i] !== '') this._loadText(i, this.texts[i])
       }
@@ -135,6 +138,7 @@
       this._bytes().set(bytes, ptr)
       const errors = e.relay_load(this.cfg, index, bytes.length)
       if (index === 0) this._settings = null
+      if (index === 2) this._rcptCache.clear()
       this._reserveInput() // the load may have given a large buffer back
       return errors
     }
@@ -175,9 +179,14 @@
       return line > 0 ? { line } : null
     }
 
-    /* { action, line } of relay_dest_domains.ini for a recipient domain. */
+    /* { action, line } of relay_dest_domains.ini for a recipient domain.
+     * Answers are kept per domain until the file is loaded again: mail
+     * comes to the same few domains over and over, and a Map lookup is
+     * cheaper than a call into the module. */
     rcpt(domain) {
-      if (typeof domain !== 'string' || domain.length === 0) return { action: 'unlisted', line: 0 }
+      if (typeof domain !== 'string' || domain.length === 0) return UNLISTED
+      const cached = this._rcptCache.get(domain)
+      if (cached !== undefined && !this.broken) return cached
       if (this.broken) this._start()
       let v
       try {
@@ -186,7 +195,10 @@
       } catch (err) {
         throw this._trap(err)
       }
-      return { action: ACTIONS[v & 7], line: v >>> 3 }
+      const answer = Object.freeze({ action: ACTIONS[v & 7], line: v >>> 3 })
+      if (this._rcptCache.size >= RCPT_CACHE_SIZE) this._rcptCache.clear()
+      this._rcptCache.set(domain, answer)
+      return answer
     }
 
     /* { status: 'mx' } | { status: 'nexthop', nexthop, key, line } |
