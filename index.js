@@ -9,11 +9,10 @@
 const { OK, DENY, DENYSOFT } = require('haraka-constants')
 
 const { createEngine, FILES } = require('./js/engine')
+const { destDomainsAnswer } = require('./js/decide')
 
 const NOTE = 'relay-wasm'
 const TEMPFAIL = 'temporary failure in relay-wasm'
-const NOT_ALLOWED = 'You are not allowed to relay'
-const NOT_HERE = 'Mail for that recipient is not accepted here.'
 
 exports.register = function () {
   this.engine = createEngine()
@@ -156,25 +155,19 @@ exports.dest_domains = function (next, connection, params) {
     return next(DENYSOFT, TEMPFAIL)
   }
 
-  switch (r.action) {
-    case 'accept':
-    case 'continue':
-      connection.relaying = true
-      txn.notes[NOTE] = { granted: true }
-      txn.results.add(this, { pass: 'relay_dest_domain' })
-      connection.logdebug(this, `${domain}: ${r.action} (relay_dest_domains.ini line ${r.line})`)
-      return r.action === 'accept' ? next(OK) : next()
-    case 'unlisted':
-    case 'deny':
-      txn.results.add(this, { fail: 'relay_dest_domain' })
-      return next(DENY, NOT_ALLOWED)
-    case 'invalid':
-      connection.logerror(this, `relay_dest_domains.ini line ${r.line}: entry for ${domain} is invalid; refusing the recipient`)
-      break
+  if (r.action === 'invalid') {
+    connection.logerror(this, `relay_dest_domains.ini line ${r.line}: entry for ${domain} is invalid; refusing the recipient`)
   }
-  // noaction, invalid, or anything this version does not know
+  // one table of answers, shared with relay-check and the validator page
+  const answer = destDomainsAnswer(r.action)
+  if (answer.relay) {
+    connection.relaying = true
+    txn.notes[NOTE] = { granted: true }
+    txn.results.add(this, { pass: 'relay_dest_domain' })
+    return answer.rc === 'ok' ? next(OK) : next()
+  }
   txn.results.add(this, { fail: 'relay_dest_domain' })
-  next(DENY, NOT_HERE)
+  next(DENY, answer.message)
 }
 
 exports.force_routing = function (next, hmail, domain) {

@@ -1,0 +1,264 @@
+#!/usr/bin/env node
+/*
+ * cli.js - relay-check: the config checker of relay-wasm, for people and CI.
+ *
+ *   relay-check [CONFIG_DIR] [--strict] [--format text|json|github]
+ *               [--ip ADDRESS [--auth] --rcpt ADDRESS [--rcpt ADDRESS ...]]
+ *
+ * Reads relay.ini, relay_acl_allow and relay_dest_domains.ini from
+ * CONFIG_DIR (default ./config; a missing file means its defaults) into the
+ * same relay.wasm the plugin runs, prints every diagnostic and, with --ip,
+ * what the plugin would answer that client (js/decide.js).
+ * Exit status: 0 no error, 1 an error (or with --strict a warning),
+ * 2 a usage or I/O problem.
+ */
+'use strict'
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { parseArgs } = require('node:util')
+
+const { createEngine, FILES } = require('./engine')
+const { decide } = require('./decide')
+const { MAX_FILE_BYTES, textProblem, formatDiagnostic, counts, countText } = require('./config-text')
+
+const USAGE = `usage: relay-check [CONFIG_DIR] [options]
+
+Checks relay.ini, relay_acl_allow and relay_dest_domains.ini in CONFIG_DIR
+(default ./config) with the relay.wasm that the relay-wasm plugin runs.
+
+options:
+  --strict               exit 1 on warnings too, not only on errors
+  --format FORMAT        text (default), json, or github (Actions annotations)
+  --ip ADDRESS           a client address: say what the plugin answers it
+  --auth                 the client has authenticated (SMTP AUTH)
+  --rcpt ADDRESS         a recipient (repeat for several, in order); needs --ip
+  -h, --help             this text
+  --version              the version of the package
+
+exit status: 0 no error, 1 at least one error (--strict: or warning),
+             2 a usage or I/O problem`
+
+const FORMATS = ['text', 'json', 'github']
+
+/* A problem that ends the run with exit status 2 and one line. */
+class Fail extends Error {}
+
+function parse(argv) {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        strict: { type: 'boolean' },
+        format: { type: 'string' },
+        ip: { type: 'string' },
+        auth: { type: 'boolean' },
+        rcpt: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    })
+  } catch (err) {
+    // node's text goes on with advice about '--'; its first sentence is enough
+    throw new Fail(String(err.message).split('\n')[0].replace(/\. .*$/, ''))
+  }
+  const { values, positionals } = parsed
+  if (positionals.length > 1) throw new Fail(`one CONFIG_DIR at most (got ${positionals.length})`)
+  const format = values.format ?? 'text'
+  if (!FORMATS.includes(format)) throw new Fail(`--format takes ${FORMATS.join(', ')} (got '${format}')`)
+  const rcpts = values.rcpt ?? []
+  if ((rcpts.length || values.auth) && values.ip === undefined) throw new Fail('--rcpt and --auth need --ip ADDRESS')
+  return {
+    dir: positionals[0] ?? 'config',
+    strict: !!values.strict,
+    format,
+    question: values.ip === undefined ? null : { ip: values.ip.trim(), auth: !!values.auth, rcpts },
+    help: !!values.help,
+    version: !!values.version,
+  }
+}
+
+function reason(err) {
+  const words = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOTDIR: 'not a directory',
+    EISDIR: 'is a directory',
+    ELOOP: 'too many symbolic links',
+    EIO: 'input/output error',
+  }
+  return words[err.code] ?? String(err.message).replace(/^\w+: /, '')
+}
+
+/* The three files' texts: '' for a missing file (its defaults). */
+function readConfig(dir) {
+  let st
+  try {
+    st = fs.statSync(dir)
+  } catch (err) {
+    throw new Fail(`cannot read config directory ${dir}: ${reason(err)}`)
+  }
+  if (!st.isDirectory()) throw new Fail(`cannot read config directory ${dir}: not a directory`)
+  try {
+    fs.readdirSync(dir)
+  } catch (err) {
+    throw new Fail(`cannot read config directory ${dir}: ${reason(err)}`)
+  }
+  const texts = {}
+  for (const file of FILES) texts[file] = readOne(path.join(dir, file))
+  return texts
+}
+
+function readOne(p) {
+  let fd
+  try {
+    fd = fs.openSync(p, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (err) {
+    if (err.code === 'ENOENT') return '' // missing: the defaults
+    throw new Fail(`${p}: cannot read: ${reason(err)}`)
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (st.isDirectory()) throw new Fail(`${p}: cannot read: is a directory, not a file`)
+    if (!st.isFile()) throw new Fail(`${p}: cannot read: not a regular file`)
+    if (st.size > MAX_FILE_BYTES) {
+      throw new Fail(`${p}: too large: ${st.size} bytes, over the ${MAX_FILE_BYTES / 1024 / 1024} MiB that relay-check reads per file`)
+    }
+    let bytes
+    try {
+      bytes = fs.readFileSync(fd)
+    } catch (err) {
+      throw new Fail(`${p}: cannot read: ${reason(err)}`)
+    }
+    if (bytes.length > MAX_FILE_BYTES) {
+      throw new Fail(`${p}: too large: over the ${MAX_FILE_BYTES / 1024 / 1024} MiB that relay-check reads per file`)
+    }
+    const problem = textProblem(bytes)
+    if (problem) throw new Fail(`${p}: ${problem.message}`)
+    return bytes.toString('utf8')
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function loadEngine(dir, texts) {
+  const engine = createEngine()
+  for (const file of FILES) {
+    try {
+      engine.load(file, texts[file])
+    } catch (err) {
+      const p = path.join(dir, file)
+      if (err?.name === 'RelayTrap') throw new Fail(`${p}: too large for relay.wasm (${err.message})`)
+      throw err
+    }
+  }
+  return engine
+}
+
+/* GitHub Actions workflow commands: data escapes %, CR, LF; properties also : and , */
+function ghData(s) {
+  return String(s).replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
+}
+function ghProp(s) {
+  return ghData(s).replace(/:/g, '%3A').replace(/,/g, '%2C')
+}
+
+function githubLine(d, file) {
+  const kind = d.severity === 'error' ? 'error' : d.severity === 'warning' ? 'warning' : 'notice'
+  const props = [`file=${ghProp(file)}`]
+  if (d.line) props.push(`line=${d.line}`)
+  if (d.line && d.column) props.push(`col=${d.column}`)
+  props.push(`title=${ghProp(`relay-check ${d.code}`)}`)
+  return `::${kind} ${props.join(',')}::${ghData(`${d.message} [${d.code}]`)}`
+}
+
+function decisionText(dec) {
+  const c = dec.client
+  const who = `client ${c.ip || '(none)'}${c.auth ? ', authenticated' : ', not authenticated'}`
+  const lines = [`${who}: ${c.relay ? 'relays' : 'does not relay'}: ${c.explain}`]
+  for (const r of dec.recipients) {
+    lines.push(`  <${r.address}>: ${r.code} ${r.accepted ? 'accepted' : 'refused'}${r.accepted ? '' : ` "${r.message}"`}: ${r.explain}`)
+    if (r.route) lines.push(`    route: ${r.route.explain}`)
+  }
+  return lines
+}
+
+function settingsText(s) {
+  return `settings: ${Object.entries(s)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`
+}
+
+function main(argv, out) {
+  const opts = parse(argv)
+  if (opts.help) {
+    out.push(USAGE)
+    return 0
+  }
+  if (opts.version) {
+    out.push(require('../package.json').version)
+    return 0
+  }
+  const texts = readConfig(opts.dir)
+  const engine = loadEngine(opts.dir, texts)
+  const diagnostics = engine.diagnostics()
+  const settings = engine.settings()
+  const decision = opts.question ? decide(engine, opts.question) : null
+  if (opts.question && !decision.client.valid) throw new Fail(`--ip '${opts.question.ip}' is not an IPv4 or IPv6 address`)
+
+  const shown = (file) => path.join(opts.dir, file)
+  if (opts.format === 'json') {
+    const list = diagnostics.map((d) => ({
+      file: d.file,
+      path: shown(d.file),
+      line: d.line,
+      column: d.column,
+      severity: d.severity,
+      code: d.code,
+      message: d.message,
+    }))
+    const doc = { diagnostics: list, settings }
+    if (decision) doc.decision = { client: decision.client, recipients: decision.recipients }
+    out.push(JSON.stringify(doc, null, 2))
+  } else {
+    const base = process.env.GITHUB_WORKSPACE || process.cwd()
+    for (const d of diagnostics) {
+      if (opts.format === 'github') {
+        const rel = path.relative(base, path.resolve(shown(d.file)))
+        out.push(githubLine(d, rel.startsWith('..') ? path.resolve(shown(d.file)) : rel))
+      } else out.push(formatDiagnostic(d, shown(d.file)))
+    }
+    if (decision) out.push(...decisionText(decision))
+    out.push(settingsText(settings))
+    out.push(`${countText(diagnostics)} in ${path.join(opts.dir, path.sep)}`)
+  }
+  const c = counts(diagnostics)
+  return c.error || (opts.strict && c.warning) ? 1 : 0
+}
+
+function run(argv = process.argv.slice(2)) {
+  const out = []
+  let status
+  try {
+    status = main(argv, out)
+  } catch (err) {
+    const msg = err instanceof Fail ? err.message : `internal error: ${err?.message ?? err}`
+    process.stderr.write(`relay-check: ${msg}\n`)
+    if (err instanceof Fail && /^(one CONFIG_DIR|--|Unknown option|Option|Unexpected argument)/.test(msg)) {
+      process.stderr.write("Try 'relay-check --help'.\n")
+    }
+    return 2
+  }
+  if (out.length) process.stdout.write(`${out.join('\n')}\n`)
+  return status
+}
+
+if (require.main === module) {
+  process.exitCode = run()
+}
+
+module.exports = { run, readConfig }

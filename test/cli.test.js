@@ -1,0 +1,321 @@
+'use strict'
+// relay-check (js/cli.js) as a user or a CI job runs it: a child process,
+// its output and its exit status.
+//
+//   node --test test/cli.test.js
+
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { after, describe, it } = require('node:test')
+
+const { createEngine } = require('../js/engine')
+
+const REPO = path.resolve(__dirname, '..')
+const CLI = path.join(REPO, 'js', 'cli.js')
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-wasm-cli-'))
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }))
+
+let dirCount = 0
+// A config directory holding `files` ({name: text or Buffer}); a file not
+// named is absent.
+function configDir(files = {}) {
+  const dir = path.join(tmpRoot, `c${++dirCount}`)
+  fs.mkdirSync(dir)
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text)
+  return dir
+}
+
+function check(args, { cwd = tmpRoot, env = {} } = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GITHUB_WORKSPACE: '', ...env },
+  })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').filter(Boolean) }
+}
+
+const json = (args, opts) => {
+  const r = check([...args, '--format', 'json'], opts)
+  return { ...r, doc: JSON.parse(r.stdout) }
+}
+
+const RELAY = (over = {}) => {
+  const s = { acl: true, force_routing: false, dest_domains: false, all: false, ...over }
+  return `[relay]\n${Object.entries(s)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`
+}
+
+const DOMAINS = [
+  '[domains]',
+  'accept.example = { "action": "accept", "nexthop": "192.0.2.25:2525" }',
+  'continue.example = { "action": "continue" }',
+  'deny.example = { "action": "deny" }',
+  'route-only.example = { "nexthop": ["192.0.2.30", "192.0.2.31:2525"] }',
+  'broken.example = { "action": "accept", ',
+  'any = { "nexthop": "smtp://192.0.2.99:587" }',
+  '',
+].join('\n')
+
+const ACL = '# office\n192.0.2.0/24\n2001:db8:1::/48\n'
+
+const DIAG_LINE = /^(.+?):(\d+):(?:(\d+):)? (error|warning|info): (.+) \[([a-z-]+)\]$/
+
+describe('relay-check: diagnostics and exit status', () => {
+  it('an empty directory is all defaults: no problems, exit 0', () => {
+    const r = check([configDir()])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stderr, '')
+    assert.deepEqual(r.lines.slice(-2), ['settings: acl=true force_routing=false dest_domains=false all=false', `no problems in ${path.join(tmpRoot, `c${dirCount}`, path.sep)}`])
+  })
+
+  it('the shipped config/ is clean, and is the default directory', () => {
+    const r = check([], { cwd: REPO })
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /^no problems in config\/$/m)
+  })
+
+  it('prints every diagnostic as file:line:column: severity: message [code]; an error exits 1', () => {
+    const dir = configDir({
+      'relay.ini': RELAY({ dest_domains: true, force_routing: 'maybe' }),
+      relay_acl_allow: '192.0.2.0/24\n  10.0.0.1/33\n192.0.2.0/24\n',
+      'relay_dest_domains.ini': DOMAINS,
+    })
+    const r = check(['c' + dirCount])
+    assert.equal(r.status, 1)
+    const diags = r.lines.filter((l) => DIAG_LINE.test(l))
+    const name = (f) => path.join(`c${dirCount}`, f)
+    assert.ok(diags.includes(`${name('relay_acl_allow')}:2:12: error: prefix length out of range in '10.0.0.1/33' (IPv4 takes /0 to /32); entry ignored [acl-bad-prefix]`), diags.join('\n'))
+    assert.ok(diags.some((l) => l.startsWith(`${name('relay.ini')}:3:1: warning: `) && l.endsWith('[ini-not-boolean]')))
+    assert.ok(diags.some((l) => l.startsWith(`${name('relay_acl_allow')}:3:`) && l.includes(': info: ') && l.endsWith('[acl-duplicate]')))
+    assert.ok(diags.some((l) => l.startsWith(`${name('relay_dest_domains.ini')}:6: error: `) && l.endsWith('[dest-bad-json]')))
+    // the same list as the engine has for those texts, in its order
+    const e = createEngine()
+    for (const f of ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']) e.load(f, fs.readFileSync(path.join(dir, f), 'utf8'))
+    assert.equal(diags.length, e.diagnostics().length)
+    assert.match(r.stdout, /^settings: acl=true force_routing=false dest_domains=true all=false$/m)
+    assert.match(r.stdout, /^2 errors, 2 warnings, 1 note in /m)
+  })
+
+  it('warnings alone exit 0; --strict makes them fail; notes never fail', () => {
+    const warn = configDir({ 'relay.ini': RELAY({ all: true }) })
+    assert.equal(check([warn]).status, 0)
+    const strict = check(['--strict', warn])
+    assert.equal(strict.status, 1)
+    assert.match(strict.stdout, /relay\.ini:5:1: warning: .*open relay.* \[open-relay\]$/m)
+    const note = configDir({ relay_acl_allow: '192.0.2.1\n192.0.2.1/32\n' })
+    const r = check([note, '--strict'])
+    assert.equal(r.status, 0, r.stdout)
+    assert.match(r.stdout, /relay_acl_allow:2: info: .*\[acl-duplicate\]$/m)
+  })
+
+  it('--format json: diagnostics, effective settings, and nothing else', () => {
+    const dir = configDir({ 'relay.ini': RELAY({ force_routing: true }), relay_acl_allow: 'nope\n0.0.0.0/0\n' })
+    const { status, doc, stderr } = json([dir])
+    assert.equal(status, 1, stderr)
+    assert.deepEqual(Object.keys(doc), ['diagnostics', 'settings'])
+    assert.deepEqual(doc.settings, { acl: true, force_routing: true, dest_domains: false, all: false })
+    assert.deepEqual(
+      doc.diagnostics.map(({ file, line, column, severity, code }) => ({ file, line, column, severity, code })),
+      [
+        { file: 'relay_acl_allow', line: 1, column: 1, severity: 'error', code: 'acl-bad-address' },
+        { file: 'relay_acl_allow', line: 2, column: 1, severity: 'warning', code: 'acl-whole-internet' },
+      ],
+    )
+    for (const d of doc.diagnostics) {
+      assert.equal(typeof d.message, 'string')
+      assert.equal(d.path, path.join(dir, d.file))
+    }
+  })
+
+  it('--format github: one workflow command per diagnostic, paths relative to the workspace', () => {
+    configDir({ relay_acl_allow: '10.0.0.1/33\n0.0.0.0/0\n192.0.2.1\n192.0.2.1\n', 'relay_dest_domains.ini': '[domains]\nx.example = {,\n' })
+    const rel = `c${dirCount}`
+    const r = check(['--format', 'github', rel], { env: { GITHUB_WORKSPACE: tmpRoot } })
+    assert.equal(r.status, 1)
+    const cmds = r.lines.filter((l) => l.startsWith('::'))
+    assert.deepEqual(
+      cmds.map((l) => l.slice(0, l.indexOf('::', 2))),
+      [
+        `::error file=${rel}/relay_acl_allow,line=1,col=10,title=relay-check acl-bad-prefix`,
+        `::warning file=${rel}/relay_acl_allow,line=2,col=1,title=relay-check acl-whole-internet`,
+        `::notice file=${rel}/relay_acl_allow,line=4,title=relay-check acl-duplicate`,
+        `::error file=${rel}/relay_dest_domains.ini,line=2,title=relay-check dest-bad-json`,
+        `::warning file=${rel}/relay_dest_domains.ini,line=2,title=relay-check dest-domains-off`,
+      ],
+    )
+    assert.match(cmds[0], /::prefix length out of range in '10\.0\.0\.1\/33' .*\[acl-bad-prefix\]$/)
+  })
+})
+
+describe('relay-check: a client question', () => {
+  const files = {
+    'relay.ini': RELAY({ dest_domains: true, force_routing: true }),
+    relay_acl_allow: ACL,
+    'relay_dest_domains.ini': DOMAINS,
+  }
+  const RCPTS = ['a@accept.example', 'victim@elsewhere.example', 'b@Continue.Example', 'c@deny.example', 'd@route-only.example', 'e@broken.example', '<f@accept.example>', 'postmaster']
+
+  it('a client in relay_acl_allow relays: every recipient 250, with its route', () => {
+    const dir = configDir(files)
+    const { doc, status } = json([dir, '--ip', '192.0.2.77', ...RCPTS.flatMap((r) => ['--rcpt', r])])
+    assert.equal(status, 1) // broken.example is an error in the file
+    assert.deepEqual(
+      { relay: doc.decision.client.relay, why: doc.decision.client.why, file: doc.decision.client.file, line: doc.decision.client.line },
+      { relay: true, why: 'acl', file: 'relay_acl_allow', line: 2 },
+    )
+    const rs = doc.decision.recipients
+    assert.deepEqual(
+      rs.map((r) => [r.address, r.code, r.reason]),
+      RCPTS.map((a) => [a.replace(/^<|>$/g, ''), 250, 'relay-acl']),
+    )
+    const route = Object.fromEntries(rs.map((r) => [r.address, r.route]))
+    assert.deepEqual(route['a@accept.example'], { status: 'nexthop', nexthop: '192.0.2.25:2525', key: 'accept.example', file: 'relay_dest_domains.ini', line: 2, explain: route['a@accept.example'].explain })
+    assert.deepEqual(route['d@route-only.example'].nexthop, ['192.0.2.30', '192.0.2.31:2525'])
+    assert.equal(route['victim@elsewhere.example'].nexthop, 'smtp://192.0.2.99:587')
+    assert.equal(route['victim@elsewhere.example'].key, 'any')
+    assert.equal(route['e@broken.example'].status, 'invalid')
+    assert.equal(route['e@broken.example'].line, 6)
+  })
+
+  it('any other client: each recipient on its own by relay_dest_domains.ini (a grant does not carry)', () => {
+    const dir = configDir(files)
+    const { doc } = json([dir, '--ip', '203.0.113.5', ...RCPTS.flatMap((r) => ['--rcpt', r])])
+    assert.equal(doc.decision.client.relay, false)
+    assert.equal(doc.decision.client.why, 'none')
+    const got = doc.decision.recipients.map((r) => [r.address, r.domain, r.accepted, r.code, r.message, r.reason, r.line])
+    assert.deepEqual(got, [
+      ['a@accept.example', 'accept.example', true, 250, 'recipient <a@accept.example> OK', 'dest-accept', 2],
+      ['victim@elsewhere.example', 'elsewhere.example', false, 550, 'You are not allowed to relay', 'dest-unlisted', 0],
+      ['b@Continue.Example', 'continue.example', true, 250, 'recipient <b@Continue.Example> OK', 'dest-continue', 3],
+      ['c@deny.example', 'deny.example', false, 550, 'You are not allowed to relay', 'dest-deny', 4],
+      ['d@route-only.example', 'route-only.example', false, 550, 'Mail for that recipient is not accepted here.', 'dest-noaction', 5],
+      ['e@broken.example', 'broken.example', false, 550, 'Mail for that recipient is not accepted here.', 'dest-invalid', 6],
+      ['f@accept.example', 'accept.example', true, 250, 'recipient <f@accept.example> OK', 'dest-accept', 2],
+      ['postmaster', '', false, 550, 'You are not allowed to relay', 'dest-unlisted', 0],
+    ])
+    // refused recipients have no route; accepted ones do
+    assert.deepEqual(
+      doc.decision.recipients.map((r) => r.route && r.route.status),
+      ['nexthop', null, 'nexthop', null, null, null, 'nexthop', null],
+    )
+  })
+
+  it('SMTP AUTH relays a client that is not in the ACL; acl=false ignores the ACL', () => {
+    const dir = configDir({ ...files, 'relay.ini': RELAY({ acl: false, dest_domains: true }) })
+    const noAuth = json([dir, '--ip', '192.0.2.77', '--rcpt', 'x@elsewhere.example']).doc.decision
+    assert.equal(noAuth.client.relay, false)
+    assert.match(noAuth.client.explain, /acl=false/)
+    assert.equal(noAuth.recipients[0].code, 550)
+    const auth = json([dir, '--ip', '192.0.2.77', '--auth', '--rcpt', 'x@elsewhere.example', '--rcpt', 'y@deny.example']).doc.decision
+    assert.equal(auth.client.why, 'auth')
+    assert.deepEqual(auth.recipients.map((r) => [r.code, r.reason]), [[250, 'relay-auth'], [250, 'relay-auth']])
+    assert.deepEqual(auth.recipients[0].route.status, 'mx') // force_routing=false
+  })
+
+  it('dest_domains=false: all=true accepts everything (from its line); otherwise Haraka refuses', () => {
+    const open = configDir({ 'relay.ini': RELAY({ all: true }), relay_acl_allow: ACL })
+    const d = json([open, '--ip', '203.0.113.5', '--rcpt', 'x@elsewhere.example']).doc.decision
+    assert.deepEqual([d.recipients[0].code, d.recipients[0].reason, d.recipients[0].file, d.recipients[0].line], [250, 'all', 'relay.ini', 5])
+    const closed = configDir({ relay_acl_allow: ACL })
+    const c = json([closed, '--ip', '2001:db8:2::1', '--rcpt', 'X@Elsewhere.example']).doc.decision
+    assert.deepEqual([c.recipients[0].code, c.recipients[0].message, c.recipients[0].reason], [550, 'I cannot deliver mail for <X@Elsewhere.example>', 'not-relaying'])
+    assert.equal(json([closed, '--ip', '2001:db8:1::9', '--rcpt', 'x@y.example']).doc.decision.client.line, 3)
+  })
+
+  it('text output: the client, then each recipient with its code, reason and route', () => {
+    const dir = configDir(files)
+    const r = check([dir, '--ip', '203.0.113.5', '--rcpt', 'a@accept.example', '--rcpt', 'v@elsewhere.example'])
+    const at = r.lines.findIndex((l) => l.startsWith('client '))
+    assert.deepEqual(r.lines.slice(at, at + 4), [
+      'client 203.0.113.5, not authenticated: does not relay: 203.0.113.5 is not in relay_acl_allow and the client is not authenticated: each recipient is decided by relay_dest_domains.ini (dest_domains=true)',
+      '  <a@accept.example>: 250 accepted: relay_dest_domains.ini line 2 says accept for accept.example: accepted and relayed (this recipient only)',
+      '    route: nexthop 192.0.2.25:2525 (entry accept.example, relay_dest_domains.ini line 2)',
+      '  <v@elsewhere.example>: 550 refused "You are not allowed to relay": elsewhere.example is not listed in relay_dest_domains.ini',
+    ])
+  })
+
+  it('--ip alone answers for the client only', () => {
+    const { doc } = json([configDir({ relay_acl_allow: ACL }), '--ip', '::ffff:192.0.2.8'])
+    assert.equal(doc.decision.client.relay, true)
+    assert.deepEqual(doc.decision.recipients, [])
+  })
+})
+
+describe('relay-check: problems that stop it (exit 2, one line, no stack)', () => {
+  const fails = (args, pattern, opts) => {
+    const r = check(args, opts)
+    assert.equal(r.status, 2, `${r.stdout}${r.stderr}`)
+    assert.equal(r.stdout, '')
+    const lines = r.stderr.split('\n').filter(Boolean)
+    assert.match(lines[0], pattern)
+    assert.ok(!/\n\s+at /.test(r.stderr), r.stderr)
+    return lines
+  }
+
+  it('a directory that does not exist, or is a file', () => {
+    assert.equal(fails([path.join(tmpRoot, 'nope')], /^relay-check: cannot read config directory .*nope: no such file or directory$/).length, 1)
+    const file = path.join(tmpRoot, 'plain-file')
+    fs.writeFileSync(file, 'x')
+    assert.equal(fails([file], /^relay-check: cannot read config directory .*plain-file: not a directory$/).length, 1)
+  })
+
+  it('a config file that is a directory', () => {
+    const dir = configDir()
+    fs.mkdirSync(path.join(dir, 'relay.ini'))
+    fails([dir], /^relay-check: .*relay\.ini: cannot read: is a directory, not a file$/)
+  })
+
+  it('a file that is not text: a NUL byte, or bytes that are not UTF-8, with where', () => {
+    fails([configDir({ relay_acl_allow: Buffer.from('192.0.2.1\r\n10.0.0.1\0\n') })], /^relay-check: .*relay_acl_allow: not a text file: a NUL byte at line 2, column 9$/)
+    fails([configDir({ 'relay_dest_domains.ini': Buffer.from([0x5b, 0x64, 0x5d, 0x0a, 0x61, 0xc3, 0x28]) })], /^relay-check: .*relay_dest_domains\.ini: not a text file: a byte that is not UTF-8 \(0xc3\) at line 2, column 2$/)
+    // well-formed UTF-8 is text (the module then judges the line)
+    const ok = check([configDir({ 'relay_dest_domains.ini': '[domains]\nbücher.example = {"action":"accept"}\n' })])
+    assert.equal(ok.status, 1)
+    assert.match(ok.stdout, /relay_dest_domains\.ini:2:\d+: error: .*\[ini-invalid-line\]/)
+  })
+
+  it('a file over 64 MiB', () => {
+    const dir = configDir()
+    fs.closeSync(fs.openSync(path.join(dir, 'relay_acl_allow'), 'w'))
+    fs.truncateSync(path.join(dir, 'relay_acl_allow'), 64 * 1024 * 1024 + 1) // sparse: never read
+    fails([dir], /^relay-check: .*relay_acl_allow: too large: 67108865 bytes, over the 64 MiB that relay-check reads per file$/)
+  })
+
+  it('usage errors name the problem and point at --help', () => {
+    const dir = configDir()
+    for (const [args, pattern] of [
+      [['--bogus'], /^relay-check: Unknown option '--bogus'$/],
+      [['--format', 'xml', dir], /^relay-check: --format takes text, json, github \(got 'xml'\)$/],
+      [['--rcpt', 'a@b.example', dir], /^relay-check: --rcpt and --auth need --ip ADDRESS$/],
+      [['--ip', 'localhost', '--rcpt', 'a@b.example', dir], /^relay-check: --ip 'localhost' is not an IPv4 or IPv6 address$/],
+      [[dir, dir], /^relay-check: one CONFIG_DIR at most \(got 2\)$/],
+    ]) {
+      const lines = fails(args, pattern)
+      assert.deepEqual(lines.slice(1), ["Try 'relay-check --help'."])
+    }
+  })
+
+  it('--help prints the usage and exits 0', () => {
+    const r = check(['--help'])
+    assert.equal(r.status, 0)
+    assert.match(r.stdout, /^usage: relay-check \[CONFIG_DIR\]/)
+  })
+})
+
+describe('relay-check: the bin', () => {
+  it('package.json names js/cli.js as relay-check, an executable with a node shebang', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'))
+    assert.equal(pkg.bin['relay-check'], 'js/cli.js')
+    assert.ok(pkg.files.includes('js/'))
+    const st = fs.statSync(CLI)
+    assert.ok(st.mode & 0o111, 'js/cli.js is not executable')
+    assert.ok(fs.readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n'))
+    const r = spawnSync(CLI, ['--version'], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.trim(), pkg.version)
+  })
+})

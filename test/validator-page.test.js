@@ -1,0 +1,193 @@
+'use strict'
+// The validator page (dist/relay-validator.html) in a real browser: Debian's
+// chromium driven by playwright-core. The page is built afresh first.
+//
+//   node --test test/validator-page.test.js
+//   UPDATE_SCREENSHOT=1 node --test test/validator-page.test.js   also refreshes docs/relay-validator.png
+
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { after, before, describe, it } = require('node:test')
+
+const { openValidator, ask, readPage } = require('./support/browser')
+
+const REPO = path.resolve(__dirname, '..')
+const SHOT = path.join(REPO, 'test', '.tmp', 'relay-validator.png')
+
+const RELAY_INI = '[relay]\nacl=true\ndest_domains=true\nforce_routing=true\nall=false\n'
+const DOMAINS = [
+  '[domains]',
+  'example.com = { "action": "accept", "nexthop": "192.0.2.25:2525" }',
+  'example.net = { "action": "continue" }',
+  'example.org = { "action": "deny" }',
+  'broken.example = { "action": "accept", "nexthop": "host:99999" }',
+  '',
+].join('\n')
+
+describe('validator page', () => {
+  let v
+  before(async () => {
+    v = await openValidator()
+  })
+  after(async () => {
+    await v?.close()
+  })
+
+  it('is one file of modest size that starts with the shipped config, clean', async () => {
+    const html = fs.readFileSync(v.built.path, 'utf8')
+    assert.ok(v.built.bytes < 200 * 1024, `${v.built.bytes} bytes`)
+    assert.ok(!/<script[^>]+src=|<link[^>]+stylesheet|@import|url\(/i.test(html), 'the page refers to another file')
+    const { diagnostics } = await readPage(v.page)
+    assert.deepEqual(diagnostics, [])
+    assert.equal(await v.page.locator('#counts').textContent(), 'All three files: no problems')
+    assert.match(await v.page.getByRole('textbox', { name: 'relay.ini', exact: true }).inputValue(), /^\[relay\]$/m)
+  })
+
+  it('shows a diagnostic at its line as you type, errors and warnings apart', async () => {
+    const acl = v.page.getByRole('textbox', { name: 'relay_acl_allow', exact: true })
+    await acl.fill('')
+    await acl.pressSequentially('# office\n192.0.2.0/24\n10.0.0.1/33\n0.0.0.0/0')
+    await v.page.waitForSelector('html:not([data-busy])')
+    const { diagnostics } = await readPage(v.page)
+    assert.deepEqual(
+      diagnostics.map(({ file, line, column, severity, code }) => ({ file, line, column, severity, code })),
+      [
+        { file: 'relay_acl_allow', line: 3, column: 10, severity: 'error', code: 'acl-bad-prefix' },
+        { file: 'relay_acl_allow', line: 4, column: 1, severity: 'warning', code: 'acl-whole-internet' },
+      ],
+    )
+    // the gutter marks the lines, each severity its own way
+    const editor = v.page.locator('.editor[data-file="relay_acl_allow"]')
+    assert.deepEqual(await editor.locator('.gutter span.error').allTextContents(), ['3'])
+    assert.deepEqual(await editor.locator('.gutter span.warning').allTextContents(), ['4'])
+    assert.equal(await editor.locator('.fstat').textContent(), '1 error, 1 warning')
+    const bg = (sel) => editor.locator(sel).evaluate((n) => getComputedStyle(n).backgroundColor)
+    assert.notEqual(await bg('.diags li.error'), await bg('.diags li.warning'))
+    // the open relay stands out in the summary
+    assert.match(await v.page.locator('#alerts .alert').textContent(), /Open relay.*relay_acl_allow:4.*every IPv4 address/)
+  })
+
+  it('goes to the line from the keyboard', async () => {
+    const go = v.page.getByRole('button', { name: 'go to relay_acl_allow line 3:10' })
+    await go.focus()
+    await v.page.keyboard.press('Enter')
+    const sel = await v.page.evaluate(() => {
+      const ta = document.activeElement
+      return { name: ta.labels?.[0]?.textContent, text: ta.value.slice(ta.selectionStart, ta.selectionEnd) }
+    })
+    assert.deepEqual(sel, { name: 'relay_acl_allow', text: '10.0.0.1/33' })
+  })
+
+  it('summarises the effective settings, defaults included', async () => {
+    await ask(v.page, { files: { 'relay.ini': '[relay]\nforce_routing=yes\n' } })
+    const rows = await v.page.locator('#settings tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].slice(0, 3).map((c) => c.textContent)))
+    assert.deepEqual(rows, [
+      ['acl', 'true', 'true'],
+      ['force_routing', 'true', 'false'],
+      ['dest_domains', 'false', 'false'],
+      ['all', 'false', 'false'],
+    ])
+  })
+
+  it('answers a client question, explained, as relay-check would', async () => {
+    await ask(v.page, {
+      files: { 'relay.ini': RELAY_INI, relay_acl_allow: '# office\n192.0.2.0/24\n', 'relay_dest_domains.ini': DOMAINS },
+      ip: '203.0.113.5',
+      auth: false,
+      rcpts: ['a@example.com', 'victim@elsewhere.example', 'b@Example.NET', 'c@example.org', 'd@broken.example'],
+    })
+    const { client, recipients, diagnostics } = await readPage(v.page)
+    assert.deepEqual(
+      diagnostics.map((d) => `${d.file}:${d.line} ${d.code}`),
+      ['relay_dest_domains.ini:5 dest-bad-nexthop'],
+    )
+    assert.equal(client.relay, false)
+    assert.match(client.text, /^The client does not relay\. 203\.0\.113\.5 is not in relay_acl_allow/)
+    assert.deepEqual(
+      recipients.map((r) => [r.address, r.code, r.message, r.route, r.nexthop]),
+      [
+        ['a@example.com', 250, 'recipient <a@example.com> OK', 'nexthop', '192.0.2.25:2525'],
+        ['victim@elsewhere.example', 550, 'You are not allowed to relay', 'none', null],
+        ['b@Example.NET', 250, 'recipient <b@Example.NET> OK', 'mx', null],
+        ['c@example.org', 550, 'You are not allowed to relay', 'none', null],
+        ['d@broken.example', 550, 'Mail for that recipient is not accepted here.', 'none', null],
+      ],
+    )
+    assert.match(recipients[0].text, /relay_dest_domains\.ini line 2 says accept for example\.com/)
+    assert.match(recipients[1].text, /550 You are not allowed to relay.*elsewhere\.example is not listed/)
+    assert.match(await v.page.locator('#command').textContent(), /^relay-check --ip 203\.0\.113\.5 --rcpt a@example\.com --rcpt victim@elsewhere\.example/)
+
+    // the same client from the office network, then authenticated
+    await ask(v.page, { ip: '192.0.2.9' })
+    let page = await readPage(v.page)
+    assert.deepEqual([page.client.relay, page.client.why, page.client.line], [true, 'acl', 2])
+    assert.ok(page.recipients.every((r) => r.code === 250 && r.reason === 'relay-acl'))
+    assert.equal(page.recipients[4].route, 'invalid')
+    await ask(v.page, { ip: '203.0.113.5', auth: true })
+    page = await readPage(v.page)
+    assert.deepEqual([page.client.relay, page.client.why], [true, 'auth'])
+  })
+
+  it('takes dropped files: by name, and refuses one that is not text', async () => {
+    const drop = (target, files) =>
+      v.page.evaluate(
+        ({ target, files }) => {
+          const dt = new DataTransfer()
+          for (const f of files) dt.items.add(new File([new Uint8Array(f.bytes)], f.name))
+          const zone = document.querySelector(`.editor[data-file="${target}"] .code`)
+          zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+        },
+        { target, files: files.map(([name, text]) => ({ name, bytes: [...Buffer.from(text)] })) },
+      )
+    await drop('relay.ini', [['office-acl.txt', '198.51.100.0/24\n300.1.1.1\n']])
+    await v.page.waitForFunction(() => document.getElementById('notice').textContent.includes('office-acl.txt opened in relay.ini'))
+    // a file of another name goes to the editor it names
+    await drop('relay.ini', [
+      ['relay_acl_allow', '198.51.100.0/24\n300.1.1.1\n'],
+      ['relay.ini', '[relay]\nacl=true\n'],
+    ])
+    await v.page.waitForFunction(() => document.getElementById('notice').textContent.includes('relay_acl_allow opened in relay_acl_allow'))
+    assert.equal(await v.page.getByRole('textbox', { name: 'relay_acl_allow', exact: true }).inputValue(), '198.51.100.0/24\n300.1.1.1\n')
+    const { diagnostics } = await readPage(v.page)
+    assert.ok(diagnostics.some((d) => d.file === 'relay_acl_allow' && d.line === 2 && d.code === 'acl-bad-address'))
+    await drop('relay.ini', [['blob.bin', '[relay]\n\u0000\u0001']])
+    await v.page.waitForFunction(() => /blob\.bin: not a text file: a NUL byte at line 2, column 1/.test(document.getElementById('notice').textContent))
+    assert.equal(await v.page.getByRole('textbox', { name: 'relay.ini', exact: true }).inputValue(), '[relay]\nacl=true\n')
+  })
+
+  it('fits a narrow screen', async () => {
+    await v.page.setViewportSize({ width: 360, height: 800 })
+    const overflow = await v.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    assert.ok(overflow <= 0, `${overflow}px wider than the screen`)
+    await v.page.setViewportSize({ width: 1000, height: 900 })
+  })
+
+  it('saves a screenshot', async () => {
+    await ask(v.page, {
+      files: {
+        'relay.ini': RELAY_INI.replace('all=false', 'all=true'),
+        relay_acl_allow: '# office\n192.0.2.0/24\n10.0.0.1/33\n',
+        'relay_dest_domains.ini': DOMAINS,
+      },
+      ip: '203.0.113.5',
+      auth: false,
+      rcpts: ['a@example.com', 'victim@elsewhere.example', 'b@example.net'],
+    })
+    await v.page.evaluate(() => {
+      document.activeElement?.blur()
+      window.scrollTo(0, 0)
+    })
+    fs.mkdirSync(path.dirname(SHOT), { recursive: true })
+    await v.page.screenshot({ path: SHOT, fullPage: true })
+    assert.ok(fs.statSync(SHOT).size > 10000)
+    assert.equal(await v.page.locator('#notice').textContent(), '')
+    assert.match(await v.page.locator('#alerts').textContent(), /Open relay.*relay\.ini:5/)
+    if (process.env.UPDATE_SCREENSHOT) fs.copyFileSync(SHOT, path.join(REPO, 'docs', 'relay-validator.png'))
+  })
+
+  it('made no request but for the page itself, and no script error', () => {
+    assert.deepEqual([...new Set(v.requests)], [v.url])
+    assert.deepEqual(v.errors, [])
+  })
+})
