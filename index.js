@@ -6,7 +6,7 @@
 // for the current settings when it runs, so a feature switched on or off in
 // relay.ini takes effect on Haraka's reload of the file, without a restart.
 
-const { OK, DENY, DENYSOFT } = require('haraka-constants')
+const { OK, CONT, DENY, DENYSOFT } = require('haraka-constants')
 
 const { createEngine, FILES } = require('./js/engine')
 const { destDomainsAnswer } = require('./js/decide')
@@ -23,9 +23,10 @@ exports.register = function () {
 
   this.register_hook('connect_init', 'acl')
   this.register_hook('connect', 'pass_relaying')
-  this.register_hook('rcpt', 'dest_domains') // before 'all'
+  // dest_domains then all, as haraka-plugin-relay orders them, in one hook:
+  // one trip through Haraka's hook machinery per recipient, not two
+  this.register_hook('rcpt', 'rcpt')
   this.register_hook('get_mx', 'force_routing')
-  this.register_hook('rcpt', 'all')
 }
 
 // The raw text of one config file. 'binary' hands back the file's bytes
@@ -168,6 +169,18 @@ exports.dest_domains = function (next, connection, params) {
   }
   txn.results.add(this, { fail: 'relay_dest_domain' })
   next(DENY, answer.message)
+}
+
+// rcpt: dest_domains, and when it neither accepts nor refuses, all.
+exports.rcpt = function (next, connection, params) {
+  this.dest_domains(
+    (rc, msg) => {
+      if (rc !== undefined && rc !== CONT) return next(rc, msg)
+      this.all(next, connection, params)
+    },
+    connection,
+    params,
+  )
 }
 
 exports.force_routing = function (next, hmail, domain) {

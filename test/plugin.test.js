@@ -82,14 +82,30 @@ const DOMAINS = [
 const ACL = ['# test acl', '192.0.2.0/24', '2001:db8:1::/48', '198.51.100.7', ''].join('\n')
 
 describe('register', () => {
-  it('registers every hook whatever relay.ini says, dest_domains before all', () => {
+  it('registers every hook whatever relay.ini says; rcpt runs dest_domains, then all', () => {
     const plugin = makePlugin({ 'relay.ini': RELAY({ acl: false }) })
     assert.deepEqual(plugin.hooks, {
       connect_init: ['acl'],
       connect: ['pass_relaying'],
-      rcpt: ['dest_domains', 'all'],
+      rcpt: ['rcpt'],
       get_mx: ['force_routing'],
     })
+  })
+
+  it('rcpt: a dest_domains answer stands; all only sees what dest_domains left open', async () => {
+    const plugin = makePlugin({ 'relay.ini': RELAY({ dest_domains: true, all: true }), 'relay_dest_domains.ini': DOMAINS })
+    const c1 = conn('203.0.113.9', { withTxn: true })
+    assert.equal((await rcpt(plugin, c1, 'u@unlisted.example', 'rcpt')).rc, DENY)
+    const c2 = conn('203.0.113.9', { withTxn: true })
+    assert.equal((await rcpt(plugin, c2, 'u@accept.example', 'rcpt')).rc, OK)
+    // continue: dest_domains says CONT, then all=true vouches
+    const c3 = conn('203.0.113.9', { withTxn: true })
+    assert.equal((await rcpt(plugin, c3, 'u@continue.example', 'rcpt')).rc, OK)
+    // dest_domains off: all=true accepts anything
+    rewrite(plugin, 'relay.ini', RELAY({ all: true }))
+    assert.equal((await rcpt(plugin, conn('203.0.113.9', { withTxn: true }), 'u@unlisted.example', 'rcpt')).rc, OK)
+    rewrite(plugin, 'relay.ini', RELAY({}))
+    assert.equal((await rcpt(plugin, conn('203.0.113.9', { withTxn: true }), 'u@unlisted.example', 'rcpt')).rc, undefined)
   })
 
   it('uses the defaults when no file exists (acl on, the rest off)', () => {
