@@ -326,6 +326,32 @@ function callgrindTable() {
   )
 }
 
+async function serverTable() {
+  const { serverBench } = require('./server')
+  const sizes = QUICK ? [1, 100] : [1, 100000]
+  const rows = await serverBench({ sizes, seconds: QUICK ? 1 : 10 })
+  const out = []
+  for (const n of sizes) {
+    const ours = rows.find((r) => r.entries === n && r.plugin === 'relay-wasm')
+    const theirs = rows.find((r) => r.entries === n && r.plugin === 'relay')
+    out.push([
+      n.toLocaleString('en'),
+      ours.conns.toFixed(1),
+      theirs.conns.toFixed(1),
+      `${(ours.conns / theirs.conns).toFixed(2)}×`,
+      ours.rcpts.toFixed(0),
+      theirs.rcpts.toFixed(0),
+      `${(ours.rcpts / theirs.rcpts).toFixed(2)}×`,
+    ])
+  }
+  table(
+    'Whole server: a real Haraka on loopback (4 concurrent clients)',
+    ['ACL entries', 'conn/s relay-wasm', 'conn/s haraka-plugin-relay', 'ratio', 'rcpt/s relay-wasm', 'rcpt/s haraka-plugin-relay', 'ratio'],
+    out,
+    'Here ratio = relay-wasm / haraka-plugin-relay (a rate: above 1, relay-wasm is faster). Connections: greeting, EHLO, QUIT from a client listed last in relay_acl_allow. Recipients: 50 RCPT TO a domain listed as accept, from a client outside the ACL.',
+  )
+}
+
 function cpuModel() {
   try {
     const m = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))
@@ -355,6 +381,11 @@ function writeResults() {
 }
 
 const only = args.find((a) => a.startsWith('--only='))?.slice(7)
-const all = { acl: aclTable, rcpt: rcptTable, load: loadTable, memory: memoryTable, callgrind: callgrindTable }
-for (const [name, fn] of Object.entries(all)) if (!only || only.split(',').includes(name)) fn()
-if (!QUICK) writeResults()
+const all = { acl: aclTable, rcpt: rcptTable, load: loadTable, memory: memoryTable, callgrind: callgrindTable, server: serverTable }
+;(async () => {
+  for (const [name, fn] of Object.entries(all)) if (!only || only.split(',').includes(name)) await fn()
+  if (!QUICK && !only) writeResults()
+})().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
