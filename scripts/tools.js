@@ -23,8 +23,11 @@ const DEBIAN_PACKAGES = [
   ['binaryen', () => onPath('wasm-opt')],
   ['wasi-libc', () => fs.existsSync('/usr/lib/wasm32-wasi/libc.a')],
   ['libclang-rt-14-dev-wasm32', () => hasWasmBuiltins()],
-  ['libclang-rt-14-dev', () => hasAsanRuntime()],
+  ['libclang-rt-14-dev', () => hasAsanRuntime() && hasLibFuzzer()], // libFuzzer: scripts/fuzz.js
   ['valgrind', () => onPath('valgrind')], // the instruction counts of bench/run.js
+  ['chromium', () => fs.existsSync('/usr/bin/chromium')], // the validator page's browser test; the matrix (scripts/matrix.js)
+  ['openssl', () => onPath('openssl')], // throw-away TLS certificates of the Haraka tests
+  ['emscripten', () => onPath('emcmake')], // the Emscripten build of the matrix (scripts/matrix.js)
 ]
 
 function onPath(cmd) {
@@ -47,6 +50,16 @@ function hasWasmBuiltins() {
 function hasAsanRuntime() {
   /* the native C tests build with gcc's or clang's sanitizers; gcc ships its own */
   return onPath('gcc') || fs.existsSync(`${clangResourceDir()}/lib/linux`)
+}
+
+/* clang's libFuzzer, for the fuzz targets (test/fuzz, preset fuzz) */
+function hasLibFuzzer() {
+  const dir = `${clangResourceDir()}/lib/linux`
+  try {
+    return fs.readdirSync(dir).some((f) => /^libclang_rt\.fuzzer-[^.]+\.a$/.test(f))
+  } catch {
+    return false
+  }
 }
 
 function missingPackages() {

@@ -33,6 +33,80 @@ struct pending {
     size_t count, cap;
 };
 
+/* IPv4 blocks while the file is read, one 64-bit sort key each:
+ * start << 32 | prefix << 26 | line.  Sorting the keys sorts by start, then
+ * prefix (wider first), then line, and the key is all a block needs. */
+struct keys {
+    uint64_t *items;
+    size_t count, cap;
+};
+
+#define KEY_LINE_BITS 26
+#define KEY_MAX_LINE ((1u << KEY_LINE_BITS) - 1)
+
+static uint64_t key_of(uint32_t start, unsigned prefix, uint32_t line)
+{
+    return (uint64_t)start << 32 | (uint64_t)prefix << KEY_LINE_BITS | line;
+}
+
+static int push_key(struct keys *k, uint64_t key)
+{
+    if (k->count == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        void *grown = realloc(k->items, cap * sizeof *k->items);
+        if (!grown)
+            return -1;
+        k->items = grown;
+        k->cap = cap;
+    }
+    k->items[k->count++] = key;
+    return 0;
+}
+
+/* LSD radix sort, 16 bits a pass: a million keys in a few passes over
+ * memory, where qsort would make twenty million comparisons.  Returns -1
+ * when the scratch array cannot be had (the caller falls back to qsort). */
+static int radix_sort(uint64_t *a, size_t n)
+{
+    uint64_t *tmp = malloc(n * sizeof *tmp);
+    uint32_t *count = malloc(65536 * sizeof *count);
+    if (!tmp || !count) {
+        free(tmp);
+        free(count);
+        return -1;
+    }
+    uint64_t *src = a, *dst = tmp;
+    for (unsigned shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(src[i] >> shift) & 0xffff]++;
+        if (count[(src[0] >> shift) & 0xffff] == n)
+            continue; /* every key has this digit: the pass would change nothing */
+        uint32_t sum = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            uint32_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & 0xffff]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+    free(tmp);
+    free(count);
+    return 0;
+}
+
+static int key_order(const void *pa, const void *pb)
+{
+    uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
 static int push(struct pending *p, const struct acl_block *b)
 {
     if (p->count == p->cap) {
@@ -76,7 +150,7 @@ static void format_block(char *out, size_t size, const struct acl_block *b,
 
 /* Reads one entry (already trimmed, comment cut off) at column col. */
 static void read_entry(const char *s, size_t n, uint32_t line, uint32_t col,
-                       struct acl *acl, struct pending *v4, struct pending *v6,
+                       struct acl *acl, struct keys *v4, struct pending *v6,
                        int *oom)
 {
     const char *slash = memchr(s, '/', n);
@@ -150,8 +224,17 @@ static void read_entry(const char *s, size_t n, uint32_t line, uint32_t col,
                  "acl-wide-range",
                  "'%.*s' is a very wide range (/%u): every address in it may relay",
                  (int)n, s, prefix);
-    if (push(bits == 32 ? v4 : v6, &b))
+    if (bits == 32) {
+        if (line > KEY_MAX_LINE) {
+            diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_ERROR, "acl-too-many-lines",
+                     "relay_acl_allow is read up to line %u; entry ignored", KEY_MAX_LINE);
+            return;
+        }
+        if (push_key(v4, key_of((uint32_t)b.start.lo, prefix, line)))
+            *oom = 1;
+    } else if (push(v6, &b)) {
         *oom = 1;
+    }
 }
 
 static int block_order(const void *pa, const void *pb)
@@ -182,63 +265,75 @@ static uint32_t bucket_of(const struct addr128 *a, unsigned bits)
 #define BUCKETS 65536u
 #define BUCKET_MIN_COUNT 256 /* below this a plain binary search is as quick */
 
-/* Sorts, drops repeats (reporting them), links each block to its parent and
- * lays the table out for lookups.  Returns -1 when memory ran out. */
-static int finish_table(struct acl *acl, struct pending *p, unsigned bits,
-                        struct acl_table *t)
+/* The i-th sorted block, from IPv4 keys or IPv6 blocks. */
+struct sorted {
+    const uint64_t *keys;
+    const struct acl_block *blocks;
+};
+
+static struct acl_block sorted_at(const struct sorted *in, size_t i)
+{
+    if (in->blocks)
+        return in->blocks[i];
+    uint64_t k = in->keys[i];
+    struct acl_block b = {{0, k >> 32}, (uint32_t)(k & KEY_MAX_LINE),
+                          (uint8_t)((k >> KEY_LINE_BITS) & 63)};
+    return b;
+}
+
+/* Drops repeats of sorted blocks (reporting them), links each block to its
+ * parent and lays the table out for lookups.  -1 when memory ran out. */
+static int finish_table(struct acl *acl, const struct sorted *in, size_t n,
+                        unsigned bits, struct acl_table *t)
 {
     memset(t, 0, sizeof *t);
     t->bits = bits;
-    if (p->count > 1)
-        qsort(p->items, p->count, sizeof *p->items, block_order);
-    size_t out = 0;
-    for (size_t i = 0; i < p->count; i++) {
-        const struct acl_block *b = &p->items[i];
-        if (out && addr_cmp(&p->items[out - 1].start, &b->start) == 0 &&
-            p->items[out - 1].prefix == b->prefix) {
-            diag_add(&acl->diags, RELAY_FILE_ACL, b->line, 0, RELAY_INFO,
-                     "acl-duplicate", "same block as line %u",
-                     (unsigned)p->items[out - 1].line);
-            continue;
-        }
-        p->items[out++] = *b;
-    }
-    t->count = out;
-    if (!out)
+    if (!n)
         return 0;
-    t->info = malloc(out * sizeof *t->info);
+    t->info = malloc(n * sizeof *t->info);
     if (bits == 32)
-        t->start32 = malloc(out * sizeof *t->start32);
+        t->start32 = malloc(n * sizeof *t->start32);
     else
-        t->start128 = malloc(out * sizeof *t->start128);
-    if (out >= BUCKET_MIN_COUNT)
+        t->start128 = malloc(n * sizeof *t->start128);
+    if (n >= BUCKET_MIN_COUNT)
         t->bucket = malloc((BUCKETS + 1) * sizeof *t->bucket);
     if (!t->info || (bits == 32 ? !t->start32 : !t->start128) ||
-        (out >= BUCKET_MIN_COUNT && !t->bucket))
+        (n >= BUCKET_MIN_COUNT && !t->bucket))
         return -1;
-    int32_t stack[130];
+    struct acl_block stack[130]; /* the chain of blocks holding the current one */
+    int32_t stack_index[130];
     int depth = 0;
     uint32_t next_bucket = 0;
-    for (size_t i = 0; i < out; i++) {
-        const struct acl_block *b = &p->items[i];
-        while (depth && !holds(&p->items[stack[depth - 1]].start,
-                               p->items[stack[depth - 1]].prefix, &b->start, bits))
+    size_t out = 0;
+    struct acl_block prev = {{0, 0}, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        struct acl_block b = sorted_at(in, i);
+        if (out && addr_cmp(&prev.start, &b.start) == 0 && prev.prefix == b.prefix) {
+            diag_add(&acl->diags, RELAY_FILE_ACL, b.line, 0, RELAY_INFO, "acl-duplicate",
+                     "same block as line %u", (unsigned)prev.line);
+            continue;
+        }
+        prev = b;
+        while (depth && !holds(&stack[depth - 1].start, stack[depth - 1].prefix, &b.start, bits))
             depth--;
-        t->info[i].line = b->line;
-        t->info[i].prefix = b->prefix;
-        t->info[i].parent = depth ? stack[depth - 1] : -1;
-        stack[depth++] = (int32_t)i;
+        t->info[out].line = b.line;
+        t->info[out].prefix = b.prefix;
+        t->info[out].parent = depth ? stack_index[depth - 1] : -1;
+        stack[depth] = b;
+        stack_index[depth++] = (int32_t)out;
         if (bits == 32)
-            t->start32[i] = (uint32_t)b->start.lo;
+            t->start32[out] = (uint32_t)b.start.lo;
         else
-            t->start128[i] = b->start;
+            t->start128[out] = b.start;
         if (t->bucket)
-            for (uint32_t k = bucket_of(&b->start, bits); next_bucket <= k; next_bucket++)
-                t->bucket[next_bucket] = (uint32_t)i;
+            for (uint32_t k = bucket_of(&b.start, bits); next_bucket <= k; next_bucket++)
+                t->bucket[next_bucket] = (uint32_t)out;
+        out++;
     }
     if (t->bucket)
         for (; next_bucket <= BUCKETS; next_bucket++)
             t->bucket[next_bucket] = (uint32_t)out;
+    t->count = out;
     return 0;
 }
 
@@ -262,7 +357,8 @@ static size_t count_lines(const char *text, size_t len)
 int acl_build(struct acl *acl, const char *text, size_t len)
 {
     memset(acl, 0, sizeof *acl);
-    struct pending v4 = {0}, v6 = {0};
+    struct keys v4 = {0};
+    struct pending v6 = {0};
     int oom = 0;
     /* Most lines are IPv4 entries: size for that and let IPv6 grow. */
     size_t lines = count_lines(text, len);
@@ -298,7 +394,17 @@ int acl_build(struct acl *acl, const char *text, size_t len)
         acl_free(acl);
         return -1;
     }
-    int rc = finish_table(acl, &v4, 32, &acl->v4) | finish_table(acl, &v6, 128, &acl->v6);
+    if (v4.count > 4096) { /* below this the counting arrays cost more than qsort */
+        if (radix_sort(v4.items, v4.count))
+            qsort(v4.items, v4.count, sizeof *v4.items, key_order);
+    } else if (v4.count > 1) {
+        qsort(v4.items, v4.count, sizeof *v4.items, key_order);
+    }
+    if (v6.count > 1)
+        qsort(v6.items, v6.count, sizeof *v6.items, block_order);
+    struct sorted in4 = {v4.items, NULL}, in6 = {NULL, v6.items};
+    int rc = finish_table(acl, &in4, v4.count, 32, &acl->v4) |
+             finish_table(acl, &in6, v6.count, 128, &acl->v6);
     free(v4.items);
     free(v6.items);
     if (rc || acl->diags.oom) {

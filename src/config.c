@@ -146,10 +146,16 @@ static void lint_across(struct relay_config *cfg, struct diag_list *out)
 {
     const struct settings *s = &cfg->settings;
     const struct domains *d = &cfg->domains;
-    if (s->bits & RELAY_SET_ALL)
+    /* The dest_domains hook runs first: with it on, unlisted and deny
+     * recipients are still refused and `all` only vouches for the rest. */
+    if ((s->bits & RELAY_SET_ALL) && !(s->bits & RELAY_SET_DEST_DOMAINS))
         diag_add(out, RELAY_FILE_INI, s->line[3], 1, RELAY_WARNING, "open-relay",
                  "all = true accepts mail for every recipient from every client: "
                  "an open relay (only for spam traps and tests)");
+    else if (s->bits & RELAY_SET_ALL)
+        diag_add(out, RELAY_FILE_INI, s->line[3], 1, RELAY_WARNING, "open-relay",
+                 "all = true relays every recipient that relay_dest_domains.ini does not "
+                 "refuse, from every client; with dest_domains off it is an open relay");
     if (!(s->bits & RELAY_SET_FORCE_ROUTING) && d->nexthops)
         diag_add(out, RELAY_FILE_DOMAINS, d->first_nexthop, 0, RELAY_WARNING,
                  "nexthop-unused",

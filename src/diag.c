@@ -40,6 +40,11 @@ void diag_add(struct diag_list *list, enum relay_file file, uint32_t line,
     va_start(ap, fmt);
     fmt_v(msg, n + 1, fmt, ap);
     va_end(ap);
+    /* text quoted from the file may hold control characters: a log line
+     * must not carry them (a terminal escape, a line break) */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     struct relay_diagnostic *d = &list->items[list->count++];
     d->file = file;
     d->line = line;

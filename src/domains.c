@@ -35,8 +35,9 @@ static uint32_t hash_name(const char *s, size_t len)
 
 static int same_name(const char *stored, const char *s, size_t len)
 {
+    /* a NUL in s must not walk past the end of stored */
     for (size_t i = 0; i < len; i++)
-        if (stored[i] != ascii_lower((unsigned char)s[i]))
+        if (!stored[i] || stored[i] != ascii_lower((unsigned char)s[i]))
             return 0;
     return stored[len] == '\0';
 }
@@ -270,13 +271,31 @@ static void entry_free(struct domain_entry *e)
     free(e->nexthop);
 }
 
+/* cJSON decodes \u0000 into a NUL that ends its C string, so
+ * "accept\u0000x" would read as "accept" (JSON.parse keeps the whole
+ * string).  Finds that escape in valid JSON text. */
+static int has_nul_escape(const char *s)
+{
+    int in_string = 0;
+    for (; *s; s++) {
+        if (*s == '"') {
+            in_string = !in_string;
+        } else if (in_string && *s == '\\') {
+            if (s[1] == 'u' && strncmp(s + 2, "0000", 4) == 0)
+                return 1;
+            s++; /* the escaped character (valid JSON: never the end) */
+        }
+    }
+    return 0;
+}
+
 /* Reads the JSON value into e; returns 0 when it is sound. */
 static int read_value(struct domains *d, struct domain_entry *e, const char *key,
                       const char *value, uint32_t line)
 {
     if (!value) {
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-no-value",
-                 "'%s' has no value; expected a JSON object such as "
+                 "'%.80s' has no value; expected a JSON object such as "
                  "{ \"action\": \"accept\" }; recipients refused", key);
         return -1;
     }
@@ -287,14 +306,20 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= value && at <= value + strlen(value) ? (size_t)(at - value) : 0;
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-bad-json",
-                 "value of '%s' is not valid JSON (at character %zu: '%.20s'); recipients refused",
+                 "value of '%.80s' is not valid JSON (at character %zu: '%.20s'); recipients refused",
                  key, off + 1, value + off);
         return -1;
     }
     int bad = 0;
+    if (has_nul_escape(value)) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-nul-char",
+                 "value of '%.80s' has \\u0000 in a string; recipients refused", key);
+        cJSON_Delete(root);
+        return -1;
+    }
     if (!cJSON_IsObject(root)) {
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-not-object",
-                 "value of '%s' is JSON but not an object; recipients refused", key);
+                 "value of '%.80s' is JSON but not an object; recipients refused", key);
         cJSON_Delete(root);
         return -1;
     }
@@ -312,11 +337,14 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
             else {
                 diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR,
                          "dest-bad-action",
-                         "action of '%s' must be \"accept\", \"continue\" or \"deny\"; recipients refused",
+                         "action of '%.80s' must be \"accept\", \"continue\" or \"deny\"; recipients refused",
                          key);
                 bad = 1;
             }
         } else if (strcmp(k, "nexthop") == 0) {
+            /* a repeated key: the later one wins, as with JSON.parse */
+            free(e->nexthop);
+            e->nexthop = NULL;
             int n = 0;
             const char *why = NULL;
             if (cJSON_IsString(item)) {
@@ -333,7 +361,7 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
             }
             if (why) {
                 diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR,
-                         "dest-bad-nexthop", "nexthop of '%s': %s; entry refused",
+                         "dest-bad-nexthop", "nexthop of '%.80s': %s; entry refused",
                          key, why);
                 bad = 1;
                 e->route_invalid = 1;
@@ -345,7 +373,7 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
         } else {
             diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_WARNING,
                      "dest-unknown-key",
-                     "'%s' in the value of '%s' is not a known key (action, nexthop); ignored",
+                     "'%.80s' in the value of '%.80s' is not a known key (action, nexthop); ignored",
                      k, key);
         }
     }
@@ -370,7 +398,7 @@ static int on_entry(void *user, const char *section, const char *key,
         if (!ld->in_domains)
             diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_WARNING,
                      "ini-unknown-section",
-                     "section [%s] is not read by the relay plugin (only [domains]); its lines are ignored",
+                     "section [%.80s] is not read by the relay plugin (only [domains]); its lines are ignored",
                      section);
         ld->warned_section_line = line;
         return 1;
@@ -379,7 +407,7 @@ static int on_entry(void *user, const char *section, const char *key,
         if (!ld->warned_section_line) /* lines before any header */
             diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_WARNING,
                      "ini-unknown-section",
-                     "'%s' stands before [domains] and is ignored", key);
+                     "'%.80s' stands before [domains] and is ignored", key);
         return 1;
     }
     struct domain_entry e = {0};
@@ -391,7 +419,7 @@ static int on_entry(void *user, const char *section, const char *key,
         *c = (char)ascii_lower((unsigned char)*c);
     if (!plausible_domain(e.name))
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "dest-bad-domain",
-                 "'%s' is not a domain name; no recipient domain will match it", key);
+                 "'%.80s' is not a domain name; no recipient domain will match it", key);
     if (read_value(d, &e, key, value, line))
         e.action = RELAY_ACTION_INVALID;
     if (d->diags.oom) {
@@ -405,7 +433,7 @@ static int on_entry(void *user, const char *section, const char *key,
     struct domain_entry *slot = slot_for(d->slots, d->cap, e.name, strlen(e.name));
     if (slot->name) {
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "ini-duplicate-key",
-                 "'%s' is listed again (first on line %u); this later entry wins, as in Haraka",
+                 "'%.80s' is listed again (first on line %u); this later entry wins, as in Haraka",
                  key, (unsigned)slot->line);
         if (slot->nexthop || slot->route_invalid)
             d->nexthops--;

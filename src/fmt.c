@@ -66,7 +66,8 @@ size_t fmt_v(char *buf, size_t size, const char *f, va_list ap)
             const char *s = va_arg(ap, const char *);
             if (!s)
                 s = "(null)";
-            for (int i = 0; s[i] && (precision < 0 || i < precision); i++)
+            /* the bound first: a %.*s argument need not end in a NUL */
+            for (int i = 0; (precision < 0 || i < precision) && s[i]; i++)
                 put(&k, s[i]);
             break;
         }

@@ -37,14 +37,14 @@ static int on_entry(void *user, const char *section, const char *key,
         ld->in_relay = strcmp(section, "relay") == 0;
         if (!ld->in_relay)
             diag_add(&s->diags, RELAY_FILE_INI, line, 0, RELAY_WARNING, "ini-unknown-section",
-                     "section [%s] is not read by the relay plugin (only [relay]); its lines are ignored",
+                     "section [%.80s] is not read by the relay plugin (only [relay]); its lines are ignored",
                      section);
         return 1;
     }
     if (!ld->in_relay) {
         if (!ld->any_header)
             diag_add(&s->diags, RELAY_FILE_INI, line, 0, RELAY_WARNING, "ini-unknown-section",
-                     "'%s' stands before [relay] and is ignored", key);
+                     "'%.80s' stands before [relay] and is ignored", key);
         return 1;
     }
     for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++) {
@@ -52,7 +52,7 @@ static int on_entry(void *user, const char *section, const char *key,
             continue;
         if (s->line[i])
             diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-duplicate-key",
-                     "'%s' is set again (first on line %u); this later value wins, as in Haraka",
+                     "'%.80s' is set again (first on line %u); this later value wins, as in Haraka",
                      key, (unsigned)s->line[i]);
         s->line[i] = line;
         if (ini_is_truth(value)) {
@@ -61,13 +61,13 @@ static int on_entry(void *user, const char *section, const char *key,
             s->bits &= ~switches[i].bit;
             if (!ini_is_false_word(value))
                 diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-not-boolean",
-                         "'%s = %s' is not a truth word (true, yes, ok, enabled, on, 1); read as false",
+                         "'%s = %.80s' is not a truth word (true, yes, ok, enabled, on, 1); read as false",
                          key, value ? value : "");
         }
         return 1;
     }
     diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-unknown-key",
-             "'%s' is not a setting of [relay] (acl, force_routing, dest_domains, all); ignored", key);
+             "'%.80s' is not a setting of [relay] (acl, force_routing, dest_domains, all); ignored", key);
     return 1;
 }
 

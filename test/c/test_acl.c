@@ -76,5 +76,26 @@ int main(void)
     CHECK_EQ(acl(cfg, "10.1.134.160"), 0);
     relay_config_free(cfg);
     free(big);
+
+    /* found by fuzz_acl: the message of a bad entry at the very end of a
+     * text that has no NUL after it read one byte past the text */
+    char *exact = malloc(2);
+    memcpy(exact, "\nO", 2);
+    cfg = relay_config_new();
+    CHECK_EQ(relay_config_load(cfg, RELAY_FILE_ACL, exact, 2), 1);
+    CHECK_EQ(diag_line(cfg, "acl-bad-address"), 2);
+    relay_config_free(cfg);
+    free(exact);
+
+    /* found by the bad-config corpus: control characters quoted from the
+     * file reached the message (and so Haraka's log) as they were */
+    cfg = load3(NULL, "192.0.2.1\x07\n\x1b[0m10.0.0.1\n", NULL);
+    const struct relay_diagnostic *d;
+    size_t nd = relay_diagnostics(cfg, &d);
+    CHECK_EQ(nd, 2);
+    for (size_t i = 0; i < nd; i++)
+        for (const char *c = d[i].message; *c; c++)
+            CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
+    relay_config_free(cfg);
     return check_result();
 }

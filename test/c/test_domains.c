@@ -2,6 +2,8 @@
 #include "core.h"
 #include "helpers.h"
 
+#include <stdlib.h>
+
 static int route(struct relay_config *cfg, const char *domain, const char **hop, int *any)
 {
     uint32_t line;
@@ -80,5 +82,63 @@ int main(void)
         if (!nexthop_check(bad[i]))
             fprintf(stderr, "  accepted: '%s'\n", bad[i]);
     }
+
+    /* found by fuzz_rcpt: a domain with a NUL in it read past the end of a
+     * stored name whose bytes it matched so far */
+    cfg = load3(NULL, NULL, "[domains]\nab.example = {\"action\":\"accept\"}\n");
+    uint32_t line;
+    CHECK_EQ(relay_rcpt_action(cfg, "ab.example\0xyz", 14, &line), RELAY_ACTION_UNLISTED);
+    /* enough of them that some hash to the slot of ab.example (ASan sees the read) */
+    for (unsigned k = 0; k < 2000; k++) {
+        char q[32] = "ab.example";
+        size_t qn = 11 + fmt(q + 11, sizeof q - 11, "%u", k);
+        CHECK_EQ(relay_rcpt_action(cfg, q, qn, &line), RELAY_ACTION_UNLISTED);
+    }
+    CHECK_EQ(relay_rcpt_action(cfg, "ab.example\0", 11, &line), RELAY_ACTION_UNLISTED);
+    CHECK_EQ(relay_rcpt_action(cfg, "ab\0example", 10, &line), RELAY_ACTION_UNLISTED);
+    CHECK_EQ(relay_rcpt_action(cfg, "AB.example", 10, &line), RELAY_ACTION_ACCEPT);
+    relay_config_free(cfg);
+
+    /* found by the bad-config corpus: cJSON ends a string at \u0000, so
+     * "accept\u0000x" read as "accept" (JSON.parse keeps the whole string) */
+    cfg = load3(NULL, NULL,
+        "[domains]\n"
+        "a.example = {\"action\":\"accept\\u0000x\"}\n"                /* 2 */
+        "b.example = {\"action\\u0000x\":\"accept\"}\n"                /* 3 */
+        "c.example = {\"nexthop\":\"mx.example\\u0000:0\"}\n"          /* 4 */
+        "d.example = {\"action\":\"accept\",\"x\":\"\\\\u0000\"}\n"); /* 5: an escaped backslash */
+    CHECK_EQ(action(cfg, "a.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(action(cfg, "b.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(action(cfg, "c.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(action(cfg, "d.example"), RELAY_ACTION_ACCEPT);
+    CHECK_EQ(diag_line(cfg, "dest-nul-char"), 2);
+    CHECK_EQ(route(cfg, "c.example", &hop, &any), RELAY_ROUTE_INVALID);
+    relay_config_free(cfg);
+
+    /* found by fuzz_domains: a repeated "nexthop" key leaked the first
+     * route (LeakSanitizer); the later one wins, as with JSON.parse */
+    cfg = load3(NULL, NULL,
+        "[domains]\n"
+        "a.example = {\"nexthop\":\"one.example\",\"nexthop\":\"two.example\"}\n"
+        "b.example = {\"nexthop\":\"one.example\",\"nexthop\":\"bad:0\"}\n");
+    CHECK_EQ(route(cfg, "a.example", &hop, &any), RELAY_ROUTE_NEXTHOP);
+    CHECK(hop && strcmp(hop, "\"two.example\"") == 0);
+    CHECK_EQ(route(cfg, "b.example", &hop, &any), RELAY_ROUTE_INVALID);
+    relay_config_free(cfg);
+
+    /* a key of a megabyte is named in a message of a sensible length */
+    size_t big = 1000000;
+    char *text = malloc(big + 64);
+    memcpy(text, "[domains]\n", 10);
+    memset(text + 10, 'a', big);
+    strcpy(text + 10 + big, " = {\"action\":1}\n");
+    cfg = load3(NULL, NULL, text);
+    const struct relay_diagnostic *d;
+    size_t n = relay_diagnostics(cfg, &d);
+    CHECK(n >= 2);
+    for (size_t i = 0; i < n; i++)
+        CHECK(strlen(d[i].message) < 400);
+    relay_config_free(cfg);
+    free(text);
     return check_result();
 }
