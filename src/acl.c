@@ -346,24 +346,35 @@ static void table_free(struct acl_table *t)
     memset(t, 0, sizeof *t);
 }
 
-static size_t count_lines(const char *text, size_t len)
+/* Lines that may hold an IPv4 entry and lines that may hold an IPv6 one
+ * (a ':' in them), to size the arrays once instead of growing them. */
+static void count_lines(const char *text, size_t len, size_t *v4, size_t *v6)
 {
-    size_t n = 1;
-    for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))) != NULL; p++)
-        n++;
-    return n;
+    const char *p = text, *end = text + len;
+    *v4 = *v6 = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        if (memchr(p, ':', (size_t)(e - p)))
+            ++*v6;
+        else
+            ++*v4;
+        p = e + 1;
+    }
 }
 
-int acl_build(struct acl *acl, const char *text, size_t len)
+int acl_build(struct acl *acl, const char *text, size_t len, char *owned)
 {
     memset(acl, 0, sizeof *acl);
     struct keys v4 = {0};
     struct pending v6 = {0};
     int oom = 0;
-    /* Most lines are IPv4 entries: size for that and let IPv6 grow. */
-    size_t lines = count_lines(text, len);
-    v4.items = malloc(lines * sizeof *v4.items);
-    v4.cap = v4.items ? lines : 0;
+    size_t lines4, lines6;
+    count_lines(text, len, &lines4, &lines6);
+    v4.items = lines4 ? malloc(lines4 * sizeof *v4.items) : NULL;
+    v4.cap = v4.items ? lines4 : 0;
+    v6.items = lines6 ? malloc(lines6 * sizeof *v6.items) : NULL;
+    v6.cap = v6.items ? lines6 : 0;
     uint32_t line = 0;
     const char *p = text, *end = text + len;
     while (p < end && !oom) {
@@ -388,6 +399,9 @@ int acl_build(struct acl *acl, const char *text, size_t len)
             e--;
         read_entry(b, (size_t)(e - b), line, (uint32_t)(b - s) + 1, acl, &v4, &v6, &oom);
     }
+    /* Everything needed is copied out of the text: give it back before
+     * the tables are built. */
+    free(owned);
     if (oom || acl->diags.oom) {
         free(v4.items);
         free(v6.items);

@@ -59,37 +59,58 @@ void relay_config_free(struct relay_config *cfg)
     free(cfg);
 }
 
-int relay_config_load(struct relay_config *cfg, enum relay_file file,
-                      const char *text, size_t len)
+/* owned: the text itself when the caller handed it over, else NULL */
+static int load(struct relay_config *cfg, enum relay_file file, const char *text,
+                size_t len, char *owned)
 {
+    int rc = -1;
     switch (file) {
     case RELAY_FILE_INI: {
         struct settings fresh;
-        if (settings_build(&fresh, text, len))
-            return -1;
-        settings_free(&cfg->settings);
-        cfg->settings = fresh;
-        return (int)diag_errors(&fresh.diags);
+        if (settings_build(&fresh, text, len) == 0) {
+            settings_free(&cfg->settings);
+            cfg->settings = fresh;
+            rc = (int)diag_errors(&fresh.diags);
+        }
+        break;
     }
     case RELAY_FILE_ACL: {
         struct acl fresh;
-        if (acl_build(&fresh, text, len))
-            return -1;
-        acl_free(&cfg->acl);
-        cfg->acl = fresh;
-        return (int)diag_errors(&fresh.diags);
+        rc = acl_build(&fresh, text, len, owned);
+        owned = NULL; /* acl_build freed it */
+        if (rc == 0) {
+            acl_free(&cfg->acl);
+            cfg->acl = fresh;
+            rc = (int)diag_errors(&fresh.diags);
+        }
+        break;
     }
     case RELAY_FILE_DOMAINS: {
         struct domains fresh;
-        if (domains_build(&fresh, text, len))
-            return -1;
-        domains_free(&cfg->domains);
-        cfg->domains = fresh;
-        return (int)diag_errors(&fresh.diags);
+        if (domains_build(&fresh, text, len) == 0) {
+            domains_free(&cfg->domains);
+            cfg->domains = fresh;
+            rc = (int)diag_errors(&fresh.diags);
+        }
+        break;
     }
     default:
-        return -1;
+        break;
     }
+    free(owned);
+    return rc;
+}
+
+int relay_config_load(struct relay_config *cfg, enum relay_file file,
+                      const char *text, size_t len)
+{
+    return load(cfg, file, text, len, NULL);
+}
+
+int relay_config_load_taking(struct relay_config *cfg, enum relay_file file,
+                             char *text, size_t len)
+{
+    return load(cfg, file, text, len, text);
 }
 
 unsigned relay_settings(const struct relay_config *cfg)

@@ -108,8 +108,9 @@ struct acl {
     struct diag_list diags;
 };
 
-/* Returns 0, or -1 when memory ran out (acl is then empty). */
-int acl_build(struct acl *acl, const char *text, size_t len);
+/* Returns 0, or -1 when memory ran out (acl is then empty).  When `owned`
+ * is not NULL it is freed once the text has been read. */
+int acl_build(struct acl *acl, const char *text, size_t len, char *owned);
 void acl_free(struct acl *acl);
 int acl_lookup(const struct acl *acl, const char *ip, size_t len,
                uint32_t *line);

@@ -24,10 +24,6 @@ static size_t input_cap;
 static char *output;
 static size_t output_len, output_cap;
 
-/* Buffers over this are given back after a load: a million-line file
- * should not pin its size in memory for the life of the instance. */
-#define KEEP_INPUT (64u * 1024u)
-
 EXPORT(relay_input) char *relay_input(uint32_t size)
 {
     if (size + 1 > input_cap) {
@@ -86,17 +82,18 @@ EXPORT(relay_new) struct relay_config *relay_new(void) { return relay_config_new
 
 EXPORT(relay_free) void relay_free(struct relay_config *cfg) { relay_config_free(cfg); }
 
-/* The file's text is in the input buffer.  Errors found, or -1 (no memory:
- * the file's previous text stays in force). */
+/* The file's text is in the input buffer, which the core takes (and frees
+ * as soon as it is read: a million-line file's text and its tables are not
+ * in memory together); the next relay_input makes a new one.  Errors found,
+ * or -1 (no memory: the file's previous text stays in force). */
 EXPORT(relay_load) int relay_load(struct relay_config *cfg, int file, uint32_t len)
 {
-    int rc = relay_config_load(cfg, (enum relay_file)file, input ? input : "", input ? len : 0);
-    if (input_cap > KEEP_INPUT) {
-        free(input);
-        input = NULL;
-        input_cap = 0;
-    }
-    return rc;
+    if (!input)
+        return relay_config_load(cfg, (enum relay_file)file, "", 0);
+    char *text = input;
+    input = NULL;
+    input_cap = 0;
+    return relay_config_load_taking(cfg, (enum relay_file)file, text, len);
 }
 
 EXPORT(relay_settings_bits) unsigned relay_settings_bits(struct relay_config *cfg)

@@ -82,6 +82,12 @@ void relay_config_free(struct relay_config *cfg);
 int relay_config_load(struct relay_config *cfg, enum relay_file file,
                       const char *text, size_t len);
 
+/* The same, for text from malloc that the core may free: it is freed as
+ * soon as it has been read, before the lookup tables are built, so a big
+ * file's text and its tables are never in memory together. */
+int relay_config_load_taking(struct relay_config *cfg, enum relay_file file,
+                             char *text, size_t len);
+
 unsigned relay_settings(const struct relay_config *cfg);
 
 /* Is the client address (IPv4, IPv6, or IPv4-mapped IPv6 text) in
