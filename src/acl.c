@@ -28,10 +28,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* IPv6 blocks while the file is read, 20 bytes each: the address as four
+ * 32-bit words (most significant first), then line << 8 | prefix.  (An
+ * acl_block would take 24: with the text of the file, that is what decides
+ * the peak memory of a big load.) */
+struct block6 {
+    uint32_t w[4];
+    uint32_t line_prefix;
+};
+
 struct pending {
-    struct acl_block *items;
+    struct block6 *items;
     size_t count, cap;
 };
+
+/* Entries are read up to this line: it fits the packed forms of both families. */
+#define MAX_LINE ((1u << 24) - 1)
 
 /* IPv4 blocks while the file is read, one 64-bit sort key each:
  * start << 32 | prefix << 26 | line.  Sorting the keys sorts by start, then
@@ -118,7 +130,12 @@ static int push(struct pending *p, const struct acl_block *b)
         p->items = grown;
         p->cap = cap;
     }
-    p->items[p->count++] = *b;
+    struct block6 *o = &p->items[p->count++];
+    o->w[0] = (uint32_t)(b->start.hi >> 32);
+    o->w[1] = (uint32_t)b->start.hi;
+    o->w[2] = (uint32_t)(b->start.lo >> 32);
+    o->w[3] = (uint32_t)b->start.lo;
+    o->line_prefix = b->line << 8 | b->prefix;
     return 0;
 }
 
@@ -224,12 +241,12 @@ static void read_entry(const char *s, size_t n, uint32_t line, uint32_t col,
                  "acl-wide-range",
                  "'%.*s' is a very wide range (/%u): every address in it may relay",
                  (int)n, s, prefix);
+    if (line > MAX_LINE) {
+        diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_ERROR, "acl-too-many-lines",
+                 "relay_acl_allow is read up to line %u; entry ignored", MAX_LINE);
+        return;
+    }
     if (bits == 32) {
-        if (line > KEY_MAX_LINE) {
-            diag_add(&acl->diags, RELAY_FILE_ACL, line, col, RELAY_ERROR, "acl-too-many-lines",
-                     "relay_acl_allow is read up to line %u; entry ignored", KEY_MAX_LINE);
-            return;
-        }
         if (push_key(v4, key_of((uint32_t)b.start.lo, prefix, line)))
             *oom = 1;
     } else if (push(v6, &b)) {
@@ -239,13 +256,14 @@ static void read_entry(const char *s, size_t n, uint32_t line, uint32_t col,
 
 static int block_order(const void *pa, const void *pb)
 {
-    const struct acl_block *a = pa, *b = pb;
-    int c = addr_cmp(&a->start, &b->start);
-    if (c)
-        return c;
-    if (a->prefix != b->prefix)
-        return a->prefix < b->prefix ? -1 : 1;
-    return a->line < b->line ? -1 : a->line > b->line;
+    const struct block6 *a = pa, *b = pb;
+    for (int i = 0; i < 4; i++)
+        if (a->w[i] != b->w[i])
+            return a->w[i] < b->w[i] ? -1 : 1;
+    unsigned pa8 = a->line_prefix & 255, pb8 = b->line_prefix & 255;
+    if (pa8 != pb8)
+        return pa8 < pb8 ? -1 : 1;
+    return a->line_prefix < b->line_prefix ? -1 : a->line_prefix > b->line_prefix;
 }
 
 static int holds(const struct addr128 *start, unsigned prefix,
@@ -268,13 +286,17 @@ static uint32_t bucket_of(const struct addr128 *a, unsigned bits)
 /* The i-th sorted block, from IPv4 keys or IPv6 blocks. */
 struct sorted {
     const uint64_t *keys;
-    const struct acl_block *blocks;
+    const struct block6 *blocks;
 };
 
 static struct acl_block sorted_at(const struct sorted *in, size_t i)
 {
-    if (in->blocks)
-        return in->blocks[i];
+    if (in->blocks) {
+        const struct block6 *p = &in->blocks[i];
+        struct acl_block b = {{(uint64_t)p->w[0] << 32 | p->w[1], (uint64_t)p->w[2] << 32 | p->w[3]},
+                              p->line_prefix >> 8, (uint8_t)(p->line_prefix & 255)};
+        return b;
+    }
     uint64_t k = in->keys[i];
     struct acl_block b = {{0, k >> 32}, (uint32_t)(k & KEY_MAX_LINE),
                           (uint8_t)((k >> KEY_LINE_BITS) & 63)};
