@@ -14,6 +14,8 @@
   const DATA = globalThis.RelayValidatorData
 
   const DEFAULTS = { acl: true, force_routing: false, dest_domains: false, all: false }
+  // the dest_domains hook runs first: what it refuses stays refused
+  const ALL_WITH_DEST_DOMAINS = 'every recipient relay_dest_domains.ini does not refuse is accepted'
   const EFFECT = {
     acl: ['relay_acl_allow is consulted', 'relay_acl_allow is not consulted'],
     force_routing: ['outbound uses the nexthop routes', 'outbound looks up MX records'],
@@ -213,7 +215,7 @@
         el('td', { text: k }),
         el('td', { class: k === 'all' && v ? 'danger' : changed ? 'changed' : null, text: String(v) }),
         el('td', { text: String(DEFAULTS[k]) }),
-        el('td', { text: EFFECT[k][v ? 0 : 1] }),
+        el('td', { text: k === 'all' && v && settings.dest_domains ? ALL_WITH_DEST_DOMAINS : EFFECT[k][v ? 0 : 1] }),
       )
     })
     $('settings').tBodies[0].replaceChildren(...rows)
