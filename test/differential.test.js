@@ -16,25 +16,11 @@ const iniReader = require('haraka-config/lib/readers/ini.js')
 const constants = require('haraka-constants')
 
 const { createEngine } = require('../js/engine')
+const { rng } = require('./support/rng')
 
 iniReader.logger = () => {}
 const RELAY_BOOLEANS = ['+relay.acl', '-relay.force_routing', '-relay.all', '-relay.dest_domains']
 
-// A small seeded generator, so a failure can be replayed.
-function rng(seed) {
-  let s = seed >>> 0 || 1
-  const next = () => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s / 4294967296
-  }
-  next.int = (n) => Math.floor(next() * n)
-  next.pick = (arr) => arr[next.int(arr.length)]
-  return next
-}
 
 const SEED = Number(process.env.RELAY_DIFF_SEED || 20261125)
 const counts = { acl: 0, ipaddr: 0, ini: 0, domains: 0, deliberate: 0 }

@@ -24,23 +24,10 @@ const flatReader = require('haraka-config/lib/readers/flat.js')
 const iniReader = require('haraka-config/lib/readers/ini.js')
 
 const { createEngine } = require('../js/engine')
+const { rng } = require('./support/rng')
 
 iniReader.logger = () => {}
 
-function rng(seed) {
-  let s = seed >>> 0 || 1
-  const next = () => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s / 4294967296
-  }
-  next.int = (n) => Math.floor(next() * n)
-  next.pick = (arr) => arr[next.int(arr.length)]
-  return next
-}
 
 const SEED = Number(process.env.RELAY_PARITY_SEED || 20261126)
 const UNICODE_BLANKS = ['\u00a0', '\u2003', '\u3000', '\ufeff']
