@@ -42,12 +42,7 @@ const json = (args, opts) => {
   return { ...r, doc: JSON.parse(r.stdout) }
 }
 
-const RELAY = (over = {}) => {
-  const s = { acl: true, force_routing: false, dest_domains: false, all: false, ...over }
-  return `[relay]\n${Object.entries(s)
-    .map(([k, v]) => `${k}=${v}`)
-    .join('\n')}\n`
-}
+const { relayIni: RELAY } = require('./support/relay-ini')
 
 const DOMAINS = [
   '[domains]',

@@ -61,12 +61,7 @@ const hook = (plugin, method, ...args) => fixtures.callHook(plugin, method, ...a
 const rcpt = (plugin, c, addr, method = 'dest_domains') => fixtures.callRcpt(plugin, c, addr, {}, method)
 const result = (store, plugin) => store.get(plugin.name) ?? { pass: [], fail: [], skip: [], err: [] }
 
-const RELAY = (over = {}) => {
-  const s = { acl: true, force_routing: false, dest_domains: false, all: false, ...over }
-  return `[relay]\n${Object.entries(s)
-    .map(([k, v]) => `${k}=${v}`)
-    .join('\n')}\n`
-}
+const { relayIni: RELAY } = require('./support/relay-ini')
 
 const DOMAINS = [
   '[domains]',
