@@ -5,18 +5,55 @@
 // Every hook is registered whatever relay.ini says; each one asks the engine
 // for the current settings when it runs, so a feature switched on or off in
 // relay.ini takes effect on Haraka's reload of the file, without a restart.
+//
+// Three rules keep the plugin from ever relaying more than its files say:
+//  - A grant from relay_dest_domains.ini (or from all=true) covers the one
+//    recipient it was made for.  Haraka's relaying flag is what other rcpt
+//    plugins trust (rcpt_to.in_host_list, qmail-deliverable accept anything
+//    while it is set), so the plugin sets it only while that recipient is
+//    being decided (`continue` needs it: Haraka turns the final CONT into
+//    250 only when relaying is set) and clears it as soon as the recipient
+//    is answered.  At DATA, when a granted recipient is still in the
+//    transaction, the flag is set for the message, so Haraka queues it
+//    outbound as haraka-plugin-relay does.
+//  - A file that the module failed to load (a trap, memory, a read error)
+//    is not trusted in its old state either: what it decides is answered
+//    with DENYSOFT until a load of it succeeds.
+//  - A changed file is put in force only once it has stopped changing
+//    (see reload_when_settled), never half written.
+
+const fs = require('node:fs')
+const path = require('node:path')
 
 const { OK, CONT, DENY, DENYSOFT } = require('haraka-constants')
 
 const { createEngine, FILES } = require('./js/engine')
 const { destDomainsAnswer } = require('./js/decide')
+const { decodeConfigBytes } = require('./js/config-text')
 
 const NOTE = 'relay-wasm'
 const TEMPFAIL = 'temporary failure in relay-wasm'
+const [INI, ACL, DOMAINS] = FILES
+
+// A changed file is read for good only when its modification time is at
+// least SETTLE_MS old: a writer that pauses less than this between two
+// pieces is never caught half way.  Haraka's own watcher already waits 5 s
+// after the last change event, so in the ordinary case this adds no delay.
+// A text that looks cut (its last line has no line end, or it is empty
+// where the text in force is not) must have stood still for HOLD_MS: the
+// writer may be pausing in the middle of a line.
+const SETTLE_MS = 2000
+const HOLD_MS = 15000
 
 exports.register = function () {
   this.engine = createEngine()
   this.logged_diagnostics = new Set()
+  this.load_failed = new Map() // file -> why its last load failed
+  this.settle_timers = new Map()
+  this.in_force = new Map() // file -> the text last put in force
+  this.encoding_notes = new Map() // file -> { text, diagnostics } of its last decode
+  this.in_force_path = new Map() // file -> where that text was read (null: missing)
+  this.moved_since = new Map() // file -> { where, since }: read from a new place since
 
   for (const file of FILES) this.load_relay_file(file, { quiet: true })
   this.log_diagnostics(() => true) // once, after all three files are in
@@ -26,42 +63,136 @@ exports.register = function () {
   // dest_domains then all, as haraka-plugin-relay orders them, in one hook:
   // one trip through Haraka's hook machinery per recipient, not two
   this.register_hook('rcpt', 'rcpt')
+  // first among their peers: a grant ends before any other plugin of these
+  // hooks (or of the next recipient) can read the flag
+  this.register_hook('rcpt_ok', 'end_recipient_grant', -100)
+  this.register_hook('deny', 'end_recipient_grant', -100)
+  this.register_hook('data', 'relay_granted_message', -100)
   this.register_hook('get_mx', 'force_routing')
 }
+
+// ---- reading the files ------------------------------------------------
 
 // The raw text of one config file. 'binary' hands back the file's bytes
 // untouched (null when the file is missing), so the engine sees exactly what
 // is on disk (line ends, trailing newline) and its line numbers are the
 // file's. It also lets an empty file in Haraka's config/ override the
 // plugin's shipped default, which 'data' ([] for empty == missing) cannot.
+// The bytes are decoded as relay-check and the page decode them (bad UTF-8
+// becomes U+FFFD, with a warning on its line), so all three read one text.
 exports.read_relay_file = function (file) {
-  const raw = this.config.get(file, 'binary', (err) => {
-    if (err) this.logwarn(`re-reading ${file}: ${err.message}`)
-    this.load_relay_file(file)
-  })
+  const raw = this.config.get(file, 'binary', () => this.reload_when_settled(file))
+  if (Buffer.isBuffer(raw)) {
+    const { text, diagnostics } = decodeConfigBytes(raw, file)
+    this.encoding_notes.set(file, { text, diagnostics })
+    return text
+  }
+  this.encoding_notes.delete(file)
   if (raw == null) return ''
-  if (Buffer.isBuffer(raw)) return raw.toString('utf8')
   if (Array.isArray(raw)) return raw.join('\n')
   return String(raw)
 }
 
-exports.load_relay_file = function (file, { quiet = false } = {}) {
-  let text
+// Where haraka-config reads `file` from: Haraka's config/ (the overrides of
+// a packaged plugin) when the file is there, else the plugin's own config/.
+exports.relay_file_path = function (file) {
+  for (const dir of [this.config?.overrides_path, this.config?.root_path]) {
+    if (!dir) continue
+    const p = path.join(dir, file)
+    if (fs.existsSync(p)) return p
+  }
+  return null
+}
+
+// The file on disk now: { text, mtimeMs } (mtimeMs NaN when missing), or
+// null when it changed while it was read.
+function read_stable(p) {
+  if (!p) return { text: '', mtimeMs: NaN }
+  const before = fs.statSync(p)
+  const bytes = fs.readFileSync(p)
+  const after = fs.statSync(p)
+  if (before.mtimeMs !== after.mtimeMs || after.size !== bytes.length) return null
+  return { text: bytes.toString('utf8'), mtimeMs: after.mtimeMs }
+}
+
+// Haraka's watcher says `file` changed.  Its reload fires 5 s after the last
+// change event, which can be the very moment a new write starts (an editor
+// that truncates and rewrites in place: the file reads empty or cut).  So
+// the text is put in force only when what Haraka read is what is on disk
+// and the file has not been modified for SETTLE_MS; otherwise the check is
+// made again when that time has passed (and a further change brings a
+// further reload from Haraka anyway).  Until then the text in force stays.
+exports.reload_when_settled = function (file) {
+  clearTimeout(this.settle_timers.get(file))
+  this.settle_timers.delete(file)
+  let text, disk, where
   try {
     text = this.read_relay_file(file)
+    where = this.relay_file_path(file)
+    disk = read_stable(where)
   } catch (err) {
-    this.logerror(`cannot read ${file}: ${err.message}; keeping the previous ${file}`)
-    return
+    return this.load_failure(file, `reading ${file}: ${err.message}`)
   }
+  // cut: no line end at the end, read empty where the text in force is not,
+  // or read from elsewhere (the file in Haraka's config/ vanished: an editor
+  // that deletes before it writes)
+  const looksCut =
+    (text === '' ? !!this.in_force.get(file) : !/[\r\n]$/.test(text)) || where !== this.in_force_path.get(file)
+  const quiet = looksCut ? HOLD_MS : SETTLE_MS
+  // a file that moved (or vanished) is as old as the move, whatever its mtime
+  let moved = this.moved_since.get(file)
+  if (where === this.in_force_path.get(file)) moved = null
+  else if (moved?.where !== where) moved = { where, since: Date.now() }
+  this.moved_since.set(file, moved)
+  const changed = moved ? Math.max(moved.since, where ? disk?.mtimeMs : 0) : disk?.mtimeMs
+  const age = disk ? Date.now() - changed : 0
+  if (disk && disk.text === text && age >= quiet) return this.load_relay_file(file, { text })
+  // not yet: the text in force stays until the file stands still
+  const wait = disk && disk.text === text ? quiet - age + 20 : SETTLE_MS
+  const why = !disk || disk.text !== text ? 'is changing' : looksCut ? 'looks cut short (no line end, or empty)' : 'changed moments ago'
+  this.loginfo(`${file} ${why}; the text in force stays, reading it again in ${Math.round(wait)} ms`)
+  const timer = setTimeout(() => this.reload_when_settled(file), wait)
+  timer.unref?.()
+  this.settle_timers.set(file, timer)
+}
+
+exports.load_relay_file = function (file, { quiet = false, text } = {}) {
+  if (text === undefined) {
+    try {
+      text = this.read_relay_file(file)
+    } catch (err) {
+      return this.load_failure(file, `reading ${file}: ${err.message}`)
+    }
+  }
+  let errors
   try {
-    this.engine.load(file, text)
+    const notes = this.encoding_notes.get(file)
+    errors = this.engine.load(file, text, notes?.text === text ? notes.diagnostics : [])
   } catch (err) {
     this.engine_failed(`loading ${file}`, err)
-    return
+    return this.load_failure(file, `loading ${file}: ${err.message}`)
   }
+  this.in_force.set(file, text)
+  this.in_force_path.set(file, this.relay_file_path(file))
+  if (this.load_failed.delete(file)) this.lognotice(`${file} loaded; its decisions are in force again`)
   if (quiet) return
+  this.loginfo(`${file} in force (${errors} error${errors === 1 ? '' : 's'})`)
   // that file's diagnostics, and any new cross-file ones the change caused
   this.log_diagnostics((d, isNew) => d.file === file || isNew)
+}
+
+// A load that did not happen: neither the new text nor the old one is to be
+// trusted, so what the file decides is a temporary failure until a load of
+// it succeeds.
+exports.load_failure = function (file, why) {
+  this.load_failed.set(file, why)
+  this.logcrit(`${why}; answering DENYSOFT for what ${file} decides until it loads`)
+}
+
+// Why a decision that needs `files` cannot be made now, or null.
+exports.unavailable = function (...files) {
+  for (const f of files) if (this.load_failed.has(f)) return this.load_failed.get(f)
+  return null
 }
 
 exports.log_diagnostics = function (wanted) {
@@ -95,13 +226,30 @@ exports.engine_failed = function (what, err) {
   }
 }
 
+// ---- connect ------------------------------------------------------------
+
+function conn_note(connection) {
+  const notes = connection.notes
+  if (!notes) return {}
+  if (!notes[NOTE]) notes[NOTE] = {}
+  return notes[NOTE]
+}
+
 exports.acl = function (next, connection) {
+  const down = this.unavailable(INI, ACL)
+  if (down) {
+    // connect_init's answer is ignored by Haraka: keep the failure on the
+    // connection and answer it at RCPT
+    conn_note(connection).tempfail = down
+    return next()
+  }
   let hit
   try {
     if (!this.engine.settings().acl) return next()
     hit = this.engine.aclMatch(String(connection.remote?.ip ?? ''))
   } catch (err) {
     this.engine_failed('checking relay_acl_allow', err)
+    conn_note(connection).tempfail = 'relay_acl_allow could not be checked'
     return next(DENYSOFT, TEMPFAIL)
   }
   if (!hit) {
@@ -125,11 +273,59 @@ exports.pass_relaying = function (next, connection) {
   next()
 }
 
+// ---- rcpt ---------------------------------------------------------------
+
+// What this plugin granted in a transaction: `granted` the recipients
+// (Address objects) it vouched for, `pending` the one whose decision is
+// under way with the relaying flag set for it.
+function txn_note(txn) {
+  if (!txn.notes[NOTE]) txn.notes[NOTE] = { granted: [], pending: null }
+  return txn.notes[NOTE]
+}
+
+// The recipient `rcpt` is granted by this plugin.  With `flag` (continue:
+// later plugins decide, and Haraka's final CONT must become 250) relaying is
+// set until the recipient is answered; see end_recipient_grant.
+function grant(connection, rcpt, flag) {
+  const note = txn_note(connection.transaction)
+  note.granted.push(rcpt)
+  if (flag) {
+    note.pending = rcpt
+    connection.relaying = true
+  }
+}
+
+// rcpt_ok and deny (first of their hooks): the recipient is answered, so a
+// relaying flag set for it ends here.
+exports.end_recipient_grant = function (next, connection) {
+  clear_pending(connection)
+  next()
+}
+
+function clear_pending(connection) {
+  const note = connection?.transaction?.notes?.[NOTE]
+  if (!note?.pending) return false
+  note.pending = null
+  connection.relaying = false
+  return true
+}
+
+// DATA: every recipient is known.  When one this plugin granted is among
+// them, the message is relayed mail: set the flag for the queue (outbound),
+// as haraka-plugin-relay does.
+exports.relay_granted_message = function (next, connection) {
+  const txn = connection?.transaction
+  const note = txn?.notes?.[NOTE]
+  if (note && !connection.relaying && note.granted.some((r) => txn.rcpt_to?.includes(r))) {
+    connection.relaying = true
+    txn.results.add(this, { pass: 'relay_dest_domain(message)' })
+  }
+  next()
+}
+
 // Relaying granted by the ACL, SMTP AUTH or any other plugin covers every
-// recipient. Relaying that this hook granted for a relay_dest_domains.ini
-// entry covers that recipient only: the flag it sets (needed for Haraka to
-// queue the message outbound) must not carry later recipients of the same
-// transaction to other domains, so each of those is decided on its own.
+// recipient. A grant from a relay_dest_domains.ini entry covers its own
+// recipient only (see grant()).
 exports.dest_domains = function (next, connection, params) {
   const txn = connection?.transaction
   let settings
@@ -141,11 +337,12 @@ exports.dest_domains = function (next, connection, params) {
   }
   if (!settings.dest_domains || !txn) return next()
 
-  const mine = txn.notes?.[NOTE]?.granted === true
-  if (connection.relaying && !mine) {
+  if (connection.relaying) {
     txn.results.add(this, { skip: 'relay_dest_domain(relay)' })
     return next()
   }
+  const down = this.unavailable(DOMAINS)
+  if (down) return next(DENYSOFT, TEMPFAIL)
 
   const domain = String(params?.[0]?.host ?? '').toLowerCase()
   let r
@@ -162,8 +359,7 @@ exports.dest_domains = function (next, connection, params) {
   // one table of answers, shared with relay-check and the validator page
   const answer = destDomainsAnswer(r.action)
   if (answer.relay) {
-    connection.relaying = true
-    txn.notes[NOTE] = { granted: true }
+    grant(connection, params[0], answer.rc !== 'ok')
     txn.results.add(this, { pass: 'relay_dest_domain' })
     return answer.rc === 'ok' ? next(OK) : next()
   }
@@ -173,6 +369,16 @@ exports.dest_domains = function (next, connection, params) {
 
 // rcpt: dest_domains, and when it neither accepts nor refuses, all.
 exports.rcpt = function (next, connection, params) {
+  // a flag left from the previous recipient (its rcpt_ok or deny hook did
+  // not reach this plugin) ends before this recipient is decided
+  if (clear_pending(connection)) connection.logwarn(this, 'relaying flag of the previous recipient cleared late')
+  if (!connection.relaying) {
+    const down = this.unavailable(INI) || connection.notes?.[NOTE]?.tempfail
+    if (down) {
+      connection.logwarn(this, `DENYSOFT: ${down}`)
+      return next(DENYSOFT, TEMPFAIL)
+    }
+  }
   this.dest_domains(
     (rc, msg) => {
       if (rc !== undefined && rc !== CONT) return next(rc, msg)
@@ -183,8 +389,27 @@ exports.rcpt = function (next, connection, params) {
   )
 }
 
+exports.all = function (next, connection, params) {
+  try {
+    if (!this.engine.settings().all) return next()
+  } catch (err) {
+    this.engine_failed('reading relay.ini settings', err)
+    return next(DENYSOFT, TEMPFAIL)
+  }
+  connection.loginfo(this, `confirming recipient ${params?.[0]}`)
+  if (connection.transaction && !connection.relaying) grant(connection, params?.[0], false)
+  next(OK)
+}
+
+// ---- get_mx -------------------------------------------------------------
+
 exports.force_routing = function (next, hmail, domain) {
   const dom = String(domain ?? '').toLowerCase()
+  const down = this.unavailable(INI, DOMAINS)
+  if (down) {
+    this.logcrit(`routing ${dom}: ${down}; deferring`)
+    return next(DENYSOFT, TEMPFAIL)
+  }
   let route
   try {
     if (!this.engine.settings().force_routing) return next()
@@ -203,16 +428,4 @@ exports.force_routing = function (next, hmail, domain) {
   const msg = `invalid route for ${dom} in relay_dest_domains.ini line ${route.line}`
   this.logerror(`${msg} (entry ${route.key}); deferring`)
   next(DENYSOFT, msg)
-}
-
-exports.all = function (next, connection, params) {
-  try {
-    if (!this.engine.settings().all) return next()
-  } catch (err) {
-    this.engine_failed('reading relay.ini settings', err)
-    return next(DENYSOFT, TEMPFAIL)
-  }
-  connection.loginfo(this, `confirming recipient ${params?.[0]}`)
-  connection.relaying = true
-  next(OK)
 }

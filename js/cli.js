@@ -20,7 +20,7 @@ const { parseArgs } = require('node:util')
 
 const { createEngine, FILES } = require('./engine')
 const { decide } = require('./decide')
-const { MAX_FILE_BYTES, textProblem, formatDiagnostic, counts, countText } = require('./config-text')
+const { MAX_FILE_BYTES, decodeConfigBytes, formatDiagnostic, counts, countText } = require('./config-text')
 
 const USAGE = `usage: relay-check [CONFIG_DIR] [options]
 
@@ -75,7 +75,8 @@ function parse(argv) {
     dir: positionals[0] ?? 'config',
     strict: !!values.strict,
     format,
-    question: values.ip === undefined ? null : { ip: values.ip.trim(), auth: !!values.auth, rcpts },
+    // the address as given: Haraka hands the plugin connection.remote.ip untrimmed
+    question: values.ip === undefined ? null : { ip: values.ip, auth: !!values.auth, rcpts },
     help: !!values.help,
     version: !!values.version,
   }
@@ -94,7 +95,8 @@ function reason(err) {
   return words[err.code] ?? String(err.message).replace(/^\w+: /, '')
 }
 
-/* The three files' texts: '' for a missing file (its defaults). */
+/* The three files as the plugin reads them: { text, diagnostics } each,
+ * text '' for a missing file (its defaults). */
 function readConfig(dir) {
   let st
   try {
@@ -118,7 +120,7 @@ function readOne(p) {
   try {
     fd = fs.openSync(p, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
   } catch (err) {
-    if (err.code === 'ENOENT') return '' // missing: the defaults
+    if (err.code === 'ENOENT') return { text: '', diagnostics: [] } // missing: the defaults
     throw new Fail(`${p}: cannot read: ${reason(err)}`)
   }
   try {
@@ -137,9 +139,8 @@ function readOne(p) {
     if (bytes.length > MAX_FILE_BYTES) {
       throw new Fail(`${p}: too large: over the ${MAX_FILE_BYTES / 1024 / 1024} MiB that relay-check reads per file`)
     }
-    const problem = textProblem(bytes)
-    if (problem) throw new Fail(`${p}: ${problem.message}`)
-    return bytes.toString('utf8')
+    // decoded as the plugin decodes it; bytes that are not UTF-8 are warnings
+    return decodeConfigBytes(bytes, path.basename(p))
   } finally {
     fs.closeSync(fd)
   }
@@ -149,7 +150,7 @@ function loadEngine(dir, texts) {
   const engine = createEngine()
   for (const file of FILES) {
     try {
-      engine.load(file, texts[file])
+      engine.load(file, texts[file].text, texts[file].diagnostics)
     } catch (err) {
       const p = path.join(dir, file)
       if (err?.name === 'RelayTrap') throw new Fail(`${p}: too large for relay.wasm (${err.message})`)

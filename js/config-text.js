@@ -2,9 +2,9 @@
  * config-text.js - what the CLI and the validator page both say about config
  * text before and after the module reads it.
  *
- * For: js/cli.js and web/validator.js.  Pure, runs in Node and browsers.
- *  - textProblem(bytes): null for text, else why it is not text (a NUL byte
- *    or bytes that are not UTF-8) and where;
+ * For: js/cli.js, web/validator.js and index.js.  Pure, runs in Node and browsers.
+ *  - decodeConfigBytes(bytes, file): the text as the plugin reads it, and a
+ *    warning for each line with bytes that are not UTF-8 (also for index.js);
  *  - formatDiagnostic(d, name): `name:line:column: severity: message [code]`;
  *  - counts(diagnostics): { error, warning, info }.
  */
@@ -18,64 +18,101 @@
    * what one instance of the module can hold. */
   const MAX_FILE_BYTES = 64 * 1024 * 1024
 
-  /* Where byte `at` is: line (CR, LF and CRLF end lines, as the module
-   * reads them) and column (bytes from the line start), both from 1. */
-  function position(bytes, at) {
-    let line = 1
-    let start = 0
-    for (let i = 0; i < at; i++) {
-      const b = bytes[i]
-      if (b === 10 || (b === 13 && bytes[i + 1] !== 10)) {
-        line++
-        start = i + 1
-      }
+  const MAX_ENCODING_NOTES = 100 /* lines named per file; then one count */
+
+  /* At bytes[i], a byte of 0x80 or more: the length of the well-formed
+   * character that starts there, or minus the length of the bad sequence
+   * (the maximal subpart that a WHATWG UTF-8 decoder turns into one U+FFFD). */
+  function badLength(bytes, i, n) {
+    const b = bytes[i]
+    let need
+    let lo = 0x80
+    let hi = 0xbf
+    if (b >= 0xc2 && b <= 0xdf) need = 1
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2
+      if (b === 0xe0) lo = 0xa0
+      if (b === 0xed) hi = 0x9f
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3
+      if (b === 0xf0) lo = 0x90
+      if (b === 0xf4) hi = 0x8f
+    } else return -1 // not a lead byte: a bad sequence of one
+    for (let k = 1; k <= need; k++) {
+      const c = i + k < n ? bytes[i + k] : -1
+      if (c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return -k // lead and k-1 good continuations
     }
-    return { line, column: at - start + 1 }
+    return need + 1
   }
 
-  /* Offset of the first byte that does not start or continue a well-formed
-   * UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF), or -1. */
-  function firstBadUtf8(bytes) {
+  /* A config file's bytes as the plugin reads them: decoded as UTF-8 the
+   * way Buffer#toString('utf8') and TextDecoder do (WHATWG: each bad
+   * sequence becomes U+FFFD, a BOM is kept), so every line is read as
+   * Haraka reads it.  Each line that held bytes that are not UTF-8 gets a
+   * warning with the line and the column of its first such byte (lines
+   * end at CR, LF or CRLF, as the module counts them).
+   *   decodeConfigBytes(bytes: Uint8Array|Buffer, file: string)
+   *     -> { text: string, diagnostics: [{ file, line, column, severity, code, message }] }
+   * For the CLI, the validator page and the plugin (index.js). */
+  function decodeConfigBytes(bytes, file) {
+    const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
+    const diagnostics = []
+    let line = 1
+    let start = 0
+    let cur = null // the warning of the current line
+    let lines = 0
+    let moreLines = 0
+    let lastMore = 0
     const n = bytes.length
-    let i = 0
-    while (i < n) {
+    for (let i = 0; i < n; ) {
       const b = bytes[i]
       if (b < 0x80) {
+        if (b === 10 || (b === 13 && bytes[i + 1] !== 10)) {
+          line++
+          start = i + 1
+        }
         i++
         continue
       }
-      let need
-      let lo = 0x80
-      let hi = 0xbf
-      if (b >= 0xc2 && b <= 0xdf) need = 1
-      else if (b >= 0xe0 && b <= 0xef) {
-        need = 2
-        if (b === 0xe0) lo = 0xa0
-        if (b === 0xed) hi = 0x9f
-      } else if (b >= 0xf0 && b <= 0xf4) {
-        need = 3
-        if (b === 0xf0) lo = 0x90
-        if (b === 0xf4) hi = 0x8f
-      } else return i
-      for (let k = 1; k <= need; k++) {
-        const c = bytes[i + k]
-        if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i
+      const len = badLength(bytes, i, n)
+      if (len > 0) {
+        i += len
+        continue
       }
-      i += need + 1
+      const bad = -len
+      if (!cur || cur.line !== line) {
+        if (lines === MAX_ENCODING_NOTES) {
+          if (lastMore !== line) moreLines++
+          lastMore = line
+        } else {
+          lines++
+          cur = { file, line, column: i - start + 1, severity: 'warning', code: 'text-encoding', bytes: [] }
+          diagnostics.push(cur)
+        }
+      }
+      if (cur && cur.line === line) for (let k = 0; k < bad; k++) cur.bytes.push(bytes[i + k])
+      i += bad
     }
-    return -1
-  }
-
-  /* null when `bytes` (a Uint8Array) is text the checkers read, else
-   * { what, line, column, message }. */
-  function textProblem(bytes) {
-    const nul = bytes.indexOf(0)
-    const bad = firstBadUtf8(bytes)
-    if (nul < 0 && bad < 0) return null
-    const at = nul >= 0 && (bad < 0 || nul < bad) ? nul : bad
-    const what = at === nul ? 'a NUL byte' : `a byte that is not UTF-8 (0x${bytes[at].toString(16).padStart(2, '0')})`
-    const { line, column } = position(bytes, at)
-    return { what, line, column, message: `not a text file: ${what} at line ${line}, column ${column}` }
+    for (const d of diagnostics) {
+      const hex = d.bytes.slice(0, 8).map((x) => `0x${x.toString(16).padStart(2, '0')}`)
+      if (d.bytes.length > 8) hex.push('…')
+      d.message =
+        d.bytes.length === 1
+          ? `a byte that is not UTF-8 (${hex[0]}) at column ${d.column}; read as U+FFFD, as Haraka reads it`
+          : `${d.bytes.length} bytes that are not UTF-8 (${hex.join(' ')}) from column ${d.column}; read as U+FFFD, as Haraka reads them`
+      delete d.bytes
+    }
+    if (moreLines) {
+      diagnostics.push({
+        file,
+        line: diagnostics[diagnostics.length - 1].line,
+        column: 0,
+        severity: 'warning',
+        code: 'text-encoding',
+        message: `${moreLines} more line${moreLines === 1 ? '' : 's'} with bytes that are not UTF-8 not shown`,
+      })
+    }
+    return { text, diagnostics }
   }
 
   /* `name:line:column: severity: message [code]`; the column is left out
@@ -105,5 +142,5 @@
     return parts.length ? parts.join(', ') : 'no problems'
   }
 
-  return { MAX_FILE_BYTES, textProblem, formatDiagnostic, counts, countText }
+  return { MAX_FILE_BYTES, decodeConfigBytes, formatDiagnostic, counts, countText }
 })

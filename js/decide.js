@@ -6,6 +6,11 @@
  * (js/wasm-module.js) and returns plain objects; no I/O, no globals.  The
  * rules are those of the hooks in index.js:
  *
+ *  - RCPT TO is read as Haraka reads it (parseRecipient): an address its
+ *    parser refuses is answered 501 before any hook runs; the domain the
+ *    hooks get is lower-cased and UTS-46 mapped (BÜCHER.example ->
+ *    xn--bcher-kva.example).  The client address is taken as given, as
+ *    Haraka hands connection.remote.ip to the plugin (not trimmed).
  *  - connect: with acl=true a client listed in relay_acl_allow relays; SMTP
  *    AUTH relays too.  Relaying from either covers every recipient, and
  *    dest_domains then skips (any entry, deny included, is not consulted).
@@ -52,15 +57,224 @@
     }
   }
 
-  /* 'User@Example.COM', '<user@example.com>', 'postmaster' ->
-   * { address (as given, without <>), local, domain (lower case, '' if none) } */
+  /* ---- the recipient as Haraka 3.3 reads RCPT TO ----------------------
+   * Haraka parses the argument of RCPT TO with haraka-utils' rfc1869 and
+   * @haraka/email-address (postel off, its default), and refuses with 501
+   * what they refuse, before any rcpt hook runs.  The plugin is handed the
+   * domain lower-cased and, when it holds non-ASCII characters, mapped to
+   * ASCII by UTS-46 (url.domainToASCII): BÜCHER.example is
+   * xn--bcher-kva.example, ｇｏｏｄ.example and good。example are
+   * good.example.  The same grammar here, written for this file. */
+
+  const ATEXT = /[0-9A-Za-z!#$%&'*+\-/=?^_`{|}~\u{80}-\u{10FFFF}]+/uy
+  const LABEL = /[0-9A-Za-z\u{80}-\u{10FFFF}](?:[-0-9A-Za-z\u{80}-\u{10FFFF}]*[0-9A-Za-z\u{80}-\u{10FFFF}])?/uy
+  const QTEXT = /[\x20-\x21\x23-\x5b\x5d-\x7e\u{80}-\u{10FFFF}]+/uy
+  const QPAIR = /\\[\x20-\x7e]/y
+  const NON_ASCII = /[^\x00-\x7f]/
+  const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
+  const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
+  const TAG = /^[A-Za-z0-9](?:[-A-Za-z0-9]*[A-Za-z0-9])?$/
+  const DCONTENT = /^[\x21-\x5a\x5e-\x7e]+$/
+  const HEX4 = /^[0-9A-Fa-f]{1,4}$/
+
+  /* UTF-8 length of a JS string (a lone surrogate counts 3, as in Buffer.byteLength) */
+  function utf8Length(s) {
+    let n = 0
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i)
+      if (c < 0x80) n += 1
+      else if (c < 0x800) n += 2
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        n += 4
+        i++
+      } else n += 3
+    }
+    return n
+  }
+
+  class AddressError extends Error {}
+
+  /* A cursor over the path; every refusal carries Haraka's words. */
+  function reader(input) {
+    const r = {
+      pos: 0,
+      peek: () => input[r.pos],
+      fail(what, at = r.pos) {
+        throw new AddressError(`Invalid RFC-5321 address at position ${at}: ${what}`)
+      },
+      expect(ch) {
+        if (input[r.pos] !== ch) r.fail(`expected ${JSON.stringify(ch)}`)
+        r.pos++
+      },
+      take(re) {
+        re.lastIndex = r.pos
+        const m = re.exec(input)
+        if (m) r.pos = re.lastIndex
+        return m ? m[0] : null
+      },
+    }
+    return r
+  }
+
+  function readDomain(r, input) {
+    const start = r.pos
+    for (;;) {
+      const from = r.pos
+      if (r.take(LABEL) === null) r.fail('expected sub-domain')
+      if (utf8Length(input.slice(from, r.pos)) > 63) r.fail('sub-domain label exceeds 63 octets')
+      if (r.peek() !== '.') return input.slice(start, r.pos)
+      r.pos++
+    }
+  }
+
+  function ipv6Literal(s) {
+    const first = s.indexOf('::')
+    if (first !== -1 && s.indexOf('::', first + 2) !== -1) return false
+    let body = s
+    const dot = s.indexOf('.')
+    if (dot !== -1) {
+      const sep = s.lastIndexOf(':', dot)
+      if (sep === -1 || !IPV4.test(s.slice(sep + 1))) return false
+      body = `${s.slice(0, sep + 1)}0:0`
+    }
+    const dc = body.indexOf('::')
+    const groups = (t) => (t === '' ? [] : t.split(':'))
+    if (dc === -1) {
+      const g = body.split(':')
+      return g.length === 8 && g.every((x) => HEX4.test(x))
+    }
+    const g = [...groups(body.slice(0, dc)), ...groups(body.slice(dc + 2))]
+    return g.every((x) => HEX4.test(x)) && g.length <= 6
+  }
+
+  function literalBody(body) {
+    if (IPV4.test(body)) return true
+    const colon = body.indexOf(':')
+    if (colon < 1) return false
+    const tag = body.slice(0, colon)
+    const content = body.slice(colon + 1)
+    if (!TAG.test(tag) || !DCONTENT.test(content)) return false
+    return tag.toLowerCase() === 'ipv6' ? ipv6Literal(content) : true
+  }
+
+  function readLiteral(r, input) {
+    const start = r.pos
+    r.expect('[')
+    while (r.pos < input.length && r.peek() !== ']') {
+      const c = r.peek()
+      const code = c.charCodeAt(0)
+      if (c === '[' || c === '\\' || code < 0x21 || code > 0x7e) r.fail('invalid character in address literal')
+      r.pos++
+    }
+    if (r.peek() !== ']') r.fail('unterminated address literal')
+    const body = input.slice(start + 1, r.pos)
+    r.pos++
+    if (!literalBody(body)) r.fail('invalid address literal', start)
+    return input.slice(start, r.pos)
+  }
+
+  function readLocal(r, input) {
+    const start = r.pos
+    if (r.peek() === '"') {
+      r.pos++
+      for (;;) {
+        if (r.pos >= input.length) r.fail('unterminated quoted-string')
+        const c = r.peek()
+        if (c === '"') {
+          r.pos++
+          return input.slice(start, r.pos)
+        }
+        if (c === '\\') {
+          if (r.take(QPAIR) === null) r.fail('invalid quoted-pair')
+        } else if (r.take(QTEXT) === null) r.fail('invalid character in quoted-string')
+      }
+    }
+    if (r.take(ATEXT) === null) r.fail('expected atom in local-part')
+    while (r.peek() === '.') {
+      r.pos++
+      if (r.take(ATEXT) === null) r.fail('expected atom after "."')
+    }
+    return input.slice(start, r.pos)
+  }
+
+  function readMailbox(r, input) {
+    const local = readLocal(r, input)
+    r.expect('@')
+    const domain = r.peek() === '[' ? readLiteral(r, input) : readDomain(r, input)
+    return { local, domain }
+  }
+
+  /* The UTS-46 mapping of a domain that holds non-ASCII characters, as
+   * url.domainToASCII gives it ('' when it is no valid IDN): Node's own
+   * function where there is one, else the URL parser of the browser (the
+   * same WHATWG host parser).  The grammar above lets through letters,
+   * digits, '-', '.' and non-ASCII characters only, so nothing in the
+   * domain can end the host part of the URL early. */
+  let nodeDomainToASCII = null
+  try {
+    if (typeof module === 'object' && typeof require === 'function') nodeDomainToASCII = require('node:url').domainToASCII
+  } catch {
+    nodeDomainToASCII = null
+  }
+  function domainToASCII(domain) {
+    if (nodeDomainToASCII) return nodeDomainToASCII(domain)
+    try {
+      return new URL(`http://${domain}/`).hostname
+    } catch {
+      return ''
+    }
+  }
+
+  /* Haraka's reading of the argument of RCPT TO (an address with or
+   * without <>): { address, local, domain, error }.  address is how Haraka
+   * writes it back (user@host as given, without <>), domain the host the
+   * rcpt hooks get ('' for none); error is null or the text of Haraka's 501. */
   function parseRecipient(text) {
     let s = String(text == null ? '' : text).trim()
-    if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1).trim()
-    const at = s.lastIndexOf('@')
-    const local = at < 0 ? s : s.slice(0, at)
-    const domain = at < 0 ? '' : s.slice(at + 1).trim().toLowerCase()
-    return { address: s, local, domain }
+    const given = s.startsWith('<') && s.endsWith('>') ? s.slice(1, -1) : s
+    const out = { address: given, local: given, domain: '', error: null }
+    // rfc1869: extension parameters are peeled off the end; a bare address
+    // with an @ is put in <>
+    for (let m; (m = /\s(\S+)$/.exec(s)) && /^[A-Za-z0-9][A-Za-z0-9-]*(?:=[^= \x00-\x1f]+)?$/.test(m[1]); ) s = s.slice(0, m.index).trimEnd()
+    if (/\s/.test(s) && !/^<.*>$/.test(s)) {
+      out.error = 'Command parsing failed'
+      return out
+    }
+    if (s.includes('@') && !/^<.*>$/.test(s)) s = `<${s}>`
+    try {
+      if (s === '' || s === '<>') return Object.assign(out, { address: '', local: '' })
+      const bytes = utf8Length(s)
+      if (bytes > 256) throw new AddressError(`RFC-5321 path exceeds 256 octets (${bytes} given)`)
+      if (s.toLowerCase() === 'postmaster' || s.toLowerCase() === '<postmaster>') return Object.assign(out, { address: 'postmaster', local: 'postmaster' })
+      const r = reader(s)
+      let box
+      if (r.peek() === '<') {
+        r.pos++
+        if (r.peek() === '@') {
+          do {
+            r.expect('@')
+            readDomain(r, s)
+          } while (r.peek() === ',' && ++r.pos)
+          if (r.peek() !== ':') r.fail('expected ":" after source route')
+          r.pos++
+        }
+        box = readMailbox(r, s)
+        r.expect('>')
+      } else box = readMailbox(r, s)
+      if (r.pos < s.length) r.fail('trailing input after address')
+      if (utf8Length(box.local) > 64) throw new AddressError('RFC-5321 local-part exceeds 64 octets')
+      let host = box.domain
+      if (NON_ASCII.test(host)) {
+        host = domainToASCII(host)
+        if (!host) throw new AddressError('invalid IDN domain')
+      }
+      return Object.assign(out, { address: `${box.local}@${box.domain}`, local: box.local, domain: host.toLowerCase() })
+    } catch (err) {
+      if (!(err instanceof AddressError)) throw err
+      // utils.sanitize: control characters are left out of the reply
+      out.error = `Invalid RCPT TO address ${s.replace(/[\x00-\x1f\x7f]/g, '')}: ${err.message}`
+      return out
+    }
   }
 
   /* Splits a recipients field (lines, commas, blanks) into addresses. */
@@ -143,10 +357,13 @@
   }
 
   function decideRecipient(core, settings, client, text, allAt) {
-    const { address, domain } = parseRecipient(text)
+    const { address, domain, error } = parseRecipient(text)
     const out = { address, domain, accepted: false, code: 550, message: '', reason: '', file: null, line: 0, explain: '', route: null }
     const ok = () => Object.assign(out, { accepted: true, code: 250, message: `recipient <${address}> OK` })
-    if (client.relay) {
+    if (error) {
+      Object.assign(out, { code: 501, message: error, reason: 'bad-address' })
+      out.explain = 'Haraka refuses the address itself (501), before any rcpt hook runs, whoever the client is'
+    } else if (client.relay) {
       ok()
       out.reason = client.why === 'acl' ? 'relay-acl' : 'relay-auth'
       if (client.why === 'acl') Object.assign(out, { file: ACL_FILE, line: client.line })
@@ -197,11 +414,12 @@
    * The RelayCore may throw RelayTrap; the plugin answers DENYSOFT then. */
   function decide(core, { ip = '', auth = false, rcpts = [] } = {}) {
     const settings = core.settings()
-    const client = decideClient(core, settings, String(ip == null ? '' : ip).trim(), !!auth)
+    // as Haraka hands connection.remote.ip to the plugin: not trimmed
+    const client = decideClient(core, settings, String(ip == null ? '' : ip), !!auth)
     const allAt = !client.relay && !settings.dest_domains && settings.all ? allLine(core) : 0
     const recipients = rcpts.map((r) => decideRecipient(core, settings, client, r, allAt))
     return { settings, client, recipients }
   }
 
-  return { decide, destDomainsAnswer, parseRecipient, splitRecipients, isIpAddress, NOT_ALLOWED, NOT_HERE }
+  return { decide, destDomainsAnswer, parseRecipient, domainToASCII, splitRecipients, isIpAddress, NOT_ALLOWED, NOT_HERE }
 })

@@ -16,6 +16,7 @@
   const FILES = ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']
   const ACTIONS = ['unlisted', 'accept', 'continue', 'deny', 'noaction', 'invalid']
   const ROUTES = ['mx', 'nexthop', 'invalid']
+  const SEVERITIES = ['error', 'warning', 'info']
   const SETTINGS = [
     ['acl', 1],
     ['force_routing', 2],
@@ -52,6 +53,7 @@
     constructor(module) {
       this.module = module
       this.texts = ['', '', '']
+      this.notes = [[], [], []] // diagnostics found before the module, per file
       this._start()
     }
 
@@ -144,14 +146,18 @@
     }
 
     /* Parses one file's whole text and swaps it in.  Returns the number of
-     * errors in it; bad lines are diagnostics, never exceptions. */
-    load(file, text) {
+     * errors in it; bad lines are diagnostics, never exceptions.  notes:
+     * diagnostics about this text found before the module saw it (those of
+     * decodeConfigBytes in js/config-text.js), listed with the module's own
+     * until the file is loaded again. */
+    load(file, text, notes) {
       const index = fileIndex(file)
       text = text == null ? '' : String(text)
       const errors = this._call(() => this._loadText(index, text))
       if (errors < 0) throw new RelayTrap(`relay.wasm: out of memory reading ${file}; its previous text stays in force`)
       this.texts[index] = text
-      return errors
+      this.notes[index] = Array.isArray(notes) ? notes.map((d) => ({ line: d.line, column: d.column, file, severity: d.severity, code: d.code, message: d.message })) : []
+      return errors + this.notes[index].filter((d) => d.severity === 'error').length
     }
 
     /* { acl, force_routing, dest_domains, all }: read once per load of
@@ -221,14 +227,21 @@
       })
     }
 
-    /* [{ file, line, column, severity, code, message }] in file, line order. */
+    /* [{ file, line, column, severity, code, message }] in file, line,
+     * column, severity order (the module's order), the notes of load()
+     * among them. */
     diagnostics() {
-      return this._call((e) => {
+      const list = this._call((e) => {
         const len = e.relay_report(this.cfg)
         if (!len) throw new RelayTrap('relay.wasm: out of memory writing diagnostics')
         const ptr = e.relay_output()
         return JSON.parse(decoder.decode(this._bytes().subarray(ptr, ptr + len)))
       })
+      const notes = this.notes.flat()
+      if (!notes.length) return list
+      const place = (a, b) =>
+        FILES.indexOf(a.file) - FILES.indexOf(b.file) || a.line - b.line || a.column - b.column || SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity)
+      return list.concat(notes).sort(place) // stable: the module's first on a tie
     }
   }
 

@@ -22,7 +22,7 @@ const { ensureTools, run } = require('./tools')
 const ROOT = path.join(__dirname, '..')
 
 function ensureNodeModules() {
-  const need = ['Haraka', 'haraka-plugin-relay', 'haraka-test-fixtures', 'ipaddr.js', 'haraka-config', 'playwright-core', 'smtp-server']
+  const need = ['Haraka', 'haraka-plugin-relay', 'haraka-plugin-qmail-deliverable', 'address-rfc2821', 'haraka-test-fixtures', 'ipaddr.js', 'haraka-config', 'playwright-core', 'smtp-server']
   if (need.every((m) => fs.existsSync(path.join(ROOT, 'node_modules', m, 'package.json')))) return
   run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT })
 }

@@ -3,8 +3,10 @@
  *
  * For: config.c (load) and the wasm boundary (lookup on every connection).
  *
- * The file is a Haraka 'list': one entry a line, trimmed; blank lines and
- * lines starting with # or ; are skipped.  As in haraka-plugin-relay 1.0.2
+ * The file is a Haraka 'list': one entry a line, trimmed of JavaScript's
+ * whitespace (\s, as haraka-config's trim: NBSP, a BOM and the other
+ * Unicode spaces too); blank lines and lines starting with # or ; are
+ * skipped.  As in haraka-plugin-relay 1.0.2
  * anything from a `#` on is a comment ("192.0.2.1/32 # office").  An entry
  * is an address with an optional /prefix; a bare address is one host (/32,
  * /128 - never /32 for IPv6, the hole 1.0.2 has).  An entry that cannot be
@@ -138,8 +140,6 @@ static int push(struct pending *p, const struct acl_block *b)
     o->line_prefix = b->line << 8 | b->prefix;
     return 0;
 }
-
-static int is_space(int c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
 
 static void format_block(char *out, size_t size, const struct acl_block *b,
                          unsigned bits)
@@ -407,18 +407,13 @@ int acl_build(struct acl *acl, const char *text, size_t len, char *owned)
         if (p < end)
             p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
         line++;
-        if (line == 1 && e - s >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-            s += 3;
-        const char *b = s;
-        while (b < e && is_space((unsigned char)*b))
-            b++;
+        const char *b = s + js_skip_space(s, (size_t)(e - s), 0);
         if (b == e || *b == '#' || *b == ';')
             continue;
         const char *hash = memchr(b, '#', (size_t)(e - b));
         if (hash)
             e = hash;
-        while (e > b && is_space((unsigned char)e[-1]))
-            e--;
+        e = b + js_trim_end(b, 0, (size_t)(e - b));
         read_entry(b, (size_t)(e - b), line, (uint32_t)(b - s) + 1, acl, &v4, &v6, &oom);
     }
     /* Everything needed is copied out of the text: give it back before

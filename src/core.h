@@ -26,6 +26,7 @@ struct diag_list {
     size_t count, cap;
     size_t dropped[3]; /* past DIAG_MAX, counted by severity, not kept */
     int oom; /* set when an allocation failed: the whole load fails */
+    int quiet; /* while > 0 diagnostics are not kept (ini_text.c's second reading) */
 };
 
 /* Most diagnostics kept per file load: a file of a million bad lines must
@@ -43,15 +44,24 @@ void diag_sort(struct diag_list *list);
 
 /* One `key = value` line (value NULL when the line has no `=`), with the
  * section it stands in ("main" before any section header).  A section
- * header alone is reported with key == NULL.  Return 0 to stop (out of
- * memory). */
+ * header alone is reported with key == NULL.  `doubt`: Haraka may read this
+ * entry otherwise or not at all (see ini_text.c), so it may only narrow:
+ * turn a switch off, refuse a domain.  Return 0 to stop (out of memory). */
 typedef int (*ini_entry_fn)(void *user, const char *section, const char *key,
-                            const char *value, uint32_t line);
+                            const char *value, uint32_t line, int doubt);
 
 /* Reads INI text the way haraka-config does (see ini_text.c) and reports
  * lines it cannot read to diags.  Returns 0, or -1 when memory ran out. */
 int ini_text_parse(const char *text, size_t len, enum relay_file file,
                    struct diag_list *diags, ini_entry_fn fn, void *user);
+
+/* JavaScript's \s (and what String.prototype.trim removes) in UTF-8: the
+ * length of the one at s / ending at s + n, or 0; skip from i; trim from n
+ * down to `from`. */
+size_t js_space_at(const char *s, size_t n);
+size_t js_space_before(const char *s, size_t n);
+size_t js_skip_space(const char *s, size_t n, size_t i);
+size_t js_trim_end(const char *s, size_t from, size_t n);
 
 /* Haraka's truth words: true, yes, ok, enabled, on, 1 (any case). */
 int ini_is_truth(const char *value);

@@ -14,6 +14,8 @@ void diag_add(struct diag_list *list, enum relay_file file, uint32_t line,
               uint32_t column, enum relay_severity sev, const char *code,
               const char *fmt, ...)
 {
+    if (list->quiet > 0)
+        return;
     if (list->count >= DIAG_MAX) {
         list->dropped[sev]++;
         return;

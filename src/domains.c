@@ -163,37 +163,82 @@ static const char *check_host_port(const char *s, size_t n)
     return check_hostname(s, n);
 }
 
+/* A character a URL takes as it is in a user name or password: outbound
+ * (WHATWG URL) percent-encodes every other one, so the server would be
+ * sent something else than what is written. */
+static int userinfo_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~!$&'()*+,%", c));
+}
+
+/* smtp://[user[:pass]@]host[:port][/], as outbound reads it: with
+ * `new URL` (haraka-net-utils HarakaMx.fromUrl).  smtp: and lmtp: are not
+ * special schemes, so the authority after // ends at the first '/', '?' or
+ * '#' ('\' is an ordinary character), and the host follows the last '@'
+ * in it.  A route whose host is not the one a reader sees, or whose
+ * credentials would be sent otherwise than written, is refused, naming
+ * the host outbound would use.  The message lives until the next call. */
+static const char *check_url(const char *h, size_t hn)
+{
+    static char why[240];
+    size_t an = 0; /* the authority */
+    while (an < hn && h[an] != '/' && h[an] != '?' && h[an] != '#')
+        an++;
+    const char *at = NULL;
+    for (size_t i = 0; i < an; i++)
+        if (h[i] == '@')
+            at = h + i;
+    const char *host = at ? at + 1 : h;
+    size_t hostn = an - (size_t)(host - h), namen = hostn; /* namen: without the port */
+    const char *end = hostn && host[0] == '[' ? memchr(host, ']', hostn) : NULL;
+    if (end)
+        namen = (size_t)(end - host) + 1;
+    else if (hostn && host[0] != '[' && (end = memchr(host, ':', hostn)) != NULL)
+        namen = (size_t)(end - host);
+    if (an < hn && !(an + 1 == hn && h[an] == '/')) {
+        fmt(why, sizeof why,
+            "URL has a %s after the host: outbound would use %.*s; a route is "
+            "scheme://[user:pass@]host[:port]",
+            h[an] == '/' ? "path" : h[an] == '?' ? "query" : "fragment",
+            (int)(namen > 80 ? 80 : namen), host);
+        return why;
+    }
+    if (at == h)
+        return "empty user before '@'";
+    int colons = 0;
+    for (const char *p = h; at && p < at; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c == ':' && !colons++) || userinfo_char(c))
+            continue;
+        char what[16];
+        if (c > 0x20 && c < 0x7f)
+            fmt(what, sizeof what, "'%.1s'", p);
+        else
+            fmt(what, sizeof what, "byte 0x%02x", (unsigned)c);
+        fmt(why, sizeof why,
+            "the user name or password holds %s, which a URL does not take as written; "
+            "outbound would use %.*s as the host",
+            what, (int)(namen > 80 ? 80 : namen), host);
+        return why;
+    }
+    if (hostn && host[0] != '[') {
+        const char *colon = memchr(host, ':', hostn);
+        if (colon && memchr(colon + 1, ':', hostn - (size_t)(colon + 1 - host)))
+            return "IPv6 host in a URL must be in [ ]";
+    }
+    return check_host_port(host, hostn);
+}
+
 const char *nexthop_check(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0)
         return "empty nexthop";
-    const char *url = strstr(s, "mtp://");
-    if (url) {
+    if (strstr(s, "mtp://")) {
         if (strncmp(s, "smtp://", 7) != 0 && strncmp(s, "lmtp://", 7) != 0)
             return "only smtp:// and lmtp:// URLs are routes";
-        const char *h = s + 7;
-        size_t hn = n - 7;
-        if (hn && h[hn - 1] == '/')
-            hn--;
-        const char *at = NULL;
-        for (size_t i = 0; i < hn; i++)
-            if (h[i] == '@')
-                at = h + i;
-        if (at) {
-            if (at == h)
-                return "empty user before '@'";
-            hn -= (size_t)(at + 1 - h);
-            h = at + 1;
-        }
-        if (memchr(h, '/', hn))
-            return "URL has a path; a route is scheme://[user:pass@]host[:port]";
-        if (hn && h[0] != '[') {
-            const char *colon = memchr(h, ':', hn);
-            if (colon && memchr(colon + 1, ':', hn - (size_t)(colon + 1 - h)))
-                return "IPv6 host in a URL must be in [ ]";
-        }
-        return check_host_port(h, hn);
+        return check_url(s + 7, n - 7);
     }
     return check_host_port(s, n);
 }
@@ -289,6 +334,229 @@ static int has_nul_escape(const char *s)
     return 0;
 }
 
+/* cJSON parses a value, and cJSON_Delete frees it, by recursion: each level
+ * of [ ] or { } costs stack, and relay.wasm has 64 KiB of it.  The build
+ * sets CJSON_NESTING_LIMIT (CMakeLists.txt); a value nested deeper is
+ * refused here, with its own diagnostic, before cJSON sees it. */
+#if CJSON_NESTING_LIMIT > 128
+#error "CJSON_NESTING_LIMIT must be set small (CMakeLists.txt): the module's stack is 64 KiB"
+#endif
+#define JSON_MAX_DEPTH CJSON_NESTING_LIMIT
+
+/* Does the text open more than JSON_MAX_DEPTH [ or { at once, outside
+ * strings?  As deep as cJSON would go, or deeper where the text is not
+ * JSON (cJSON stops there); it does not recurse. */
+static int too_deep(const char *s)
+{
+    unsigned depth = 0;
+    int in_string = 0;
+    for (; *s; s++) {
+        if (in_string) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '"')
+                in_string = 0;
+        } else if (*s == '"') {
+            in_string = 1;
+        } else if (*s == '[' || *s == '{') {
+            if (++depth > JSON_MAX_DEPTH)
+                return 1;
+        } else if ((*s == ']' || *s == '}') && depth) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+/* ---- JSON exactly as JSON.parse takes it ---------------------------- */
+
+/* cJSON is more lenient than JSON.parse, which 1.0.2 ran on every value
+ * (and threw on, refusing the recipient): it takes numbers such as 01 and
+ * 1., raw control characters inside strings and any byte up to a space as
+ * blank.  A value that JSON.parse refuses must not be read here as a grant,
+ * so every value is first checked against the JSON grammar (RFC 8259, as
+ * JSON.parse reads it), without recursion.  Returns NULL when it is JSON,
+ * else a reason, with *at the offending character. */
+static const char *json_hex4(const char *p)
+{
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return "bad \\u escape";
+    }
+    return NULL;
+}
+
+static const char *json_string_end(const char **pp)
+{
+    const char *p = *pp + 1; /* after the opening quote */
+    for (;;) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\0') {
+            *pp = p;
+            return "string without its closing quote";
+        }
+        if (c < 0x20) {
+            *pp = p;
+            return "control character inside a string";
+        }
+        if (c == '"') {
+            *pp = p + 1;
+            return NULL;
+        }
+        if (c == '\\') {
+            char e = p[1];
+            if (e == 'u') {
+                const char *why = json_hex4(p + 2);
+                if (why) {
+                    *pp = p;
+                    return why;
+                }
+                p += 6;
+                continue;
+            }
+            if (!e || !strchr("\"\\/bfnrt", e)) {
+                *pp = p;
+                return "bad escape in a string";
+            }
+            p += 2;
+            continue;
+        }
+        p++;
+    }
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static const char *json_number_end(const char **pp)
+{
+    const char *p = *pp;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (is_digit(*p))
+            p++;
+    else
+        goto bad;
+    if (*p == '.') {
+        p++;
+        if (!is_digit(*p))
+            goto bad;
+        while (is_digit(*p))
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!is_digit(*p))
+            goto bad;
+        while (is_digit(*p))
+            p++;
+    }
+    if (is_digit(*p))
+        goto bad; /* 01 */
+    *pp = p;
+    return NULL;
+bad:
+    *pp = p;
+    return "not a JSON number";
+}
+
+static const char *json_strict(const char *s, const char **at)
+{
+    enum { VALUE, VALUE_OR_CLOSE, KEY, KEY_OR_CLOSE, COLON, AFTER } state = VALUE;
+    char open[JSON_MAX_DEPTH];
+    int depth = 0;
+    const char *p = s, *why = NULL;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        char c = *p;
+        if (state == AFTER) {
+            if (depth == 0) {
+                if (c == '\0')
+                    return NULL;
+                why = "text after the value";
+                break;
+            }
+            char top = open[depth - 1];
+            if (c == ',') {
+                state = top == '{' ? KEY : VALUE;
+                p++;
+            } else if ((c == '}' && top == '{') || (c == ']' && top == '[')) {
+                depth--;
+                p++;
+            } else {
+                why = top == '{' ? "expected ',' or '}'" : "expected ',' or ']'";
+                break;
+            }
+            continue;
+        }
+        if (state == COLON) {
+            if (c != ':') {
+                why = "expected ':'";
+                break;
+            }
+            state = VALUE;
+            p++;
+            continue;
+        }
+        if (state == KEY || state == KEY_OR_CLOSE) {
+            if (c == '}' && state == KEY_OR_CLOSE) {
+                depth--;
+                state = AFTER;
+                p++;
+                continue;
+            }
+            if (c != '"') {
+                why = "expected a quoted key";
+                break;
+            }
+            if ((why = json_string_end(&p)))
+                break;
+            state = COLON;
+            continue;
+        }
+        /* VALUE or VALUE_OR_CLOSE */
+        if (c == ']' && state == VALUE_OR_CLOSE) {
+            depth--;
+            state = AFTER;
+            p++;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == JSON_MAX_DEPTH) {
+                why = "nested too deep";
+                break;
+            }
+            open[depth++] = c;
+            state = c == '{' ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+            p++;
+            continue;
+        }
+        if (c == '"')
+            why = json_string_end(&p);
+        else if (c == '-' || is_digit(c))
+            why = json_number_end(&p);
+        else if (strncmp(p, "true", 4) == 0)
+            p += 4;
+        else if (strncmp(p, "false", 5) == 0)
+            p += 5;
+        else if (strncmp(p, "null", 4) == 0)
+            p += 4;
+        else
+            why = c ? "not a JSON value" : "the value ends too soon";
+        if (why)
+            break;
+        state = AFTER;
+    }
+    *at = p;
+    return why;
+}
+
 /* Reads the JSON value into e; returns 0 when it is sound. */
 static int read_value(struct domains *d, struct domain_entry *e, const char *key,
                       const char *value, uint32_t line)
@@ -297,6 +565,19 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-no-value",
                  "'%.80s' has no value; expected a JSON object such as "
                  "{ \"action\": \"accept\" }; recipients refused", key);
+        return -1;
+    }
+    if (too_deep(value)) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-too-deep",
+                 "value of '%.80s' is nested deeper than %d levels of [ ] and { }; recipients refused",
+                 key, JSON_MAX_DEPTH);
+        return -1;
+    }
+    const char *bad_at = NULL, *not_json = json_strict(value, &bad_at);
+    if (not_json) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-bad-json",
+                 "value of '%.80s' is not valid JSON (%s, at character %zu); recipients refused",
+                 key, not_json, (size_t)(bad_at - value) + 1);
         return -1;
     }
     const char *end = NULL;
@@ -381,15 +662,73 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
     return bad ? -1 : 0;
 }
 
+/* How far an action opens relaying: the lower, the narrower.  An entry with
+ * no action refuses its recipients as an invalid one does. */
+static int action_rank(uint8_t action)
+{
+    switch (action) {
+    case RELAY_ACTION_DENY: return 0;
+    case RELAY_ACTION_INVALID: return 1;
+    case RELAY_ACTION_NONE: return 2;
+    case RELAY_ACTION_CONTINUE: return 3;
+    default: return 4; /* accept */
+    }
+}
+
+static int same_route(const struct domain_entry *a, const struct domain_entry *b)
+{
+    if (a->route_invalid || b->route_invalid)
+        return a->route_invalid == b->route_invalid;
+    if (!a->nexthop || !b->nexthop)
+        return a->nexthop == b->nexthop;
+    return strcmp(a->nexthop, b->nexthop) == 0;
+}
+
+/* A key that names a domain already in the table (the same key again, or
+ * the same name in another case).  haraka-config keeps the later of two
+ * equal keys, and 1.0.2 never matched a key with upper case in it, so no
+ * one reading of such a file is "the" reading: the narrowest action of the
+ * two holds, and two different routes defer the domain's mail rather than
+ * guess.  *later becomes the merged entry; the caller frees *earlier. */
+static void merge_duplicate(struct domains *d, struct domain_entry *earlier,
+                            struct domain_entry *later, const char *key)
+{
+    if (earlier->action == later->action && same_route(earlier, later)) {
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, later->line, 1, RELAY_WARNING, "ini-duplicate-key",
+                 "'%.80s' is listed again (first on line %u) with the same meaning",
+                 key, (unsigned)earlier->line);
+        later->line = earlier->line;
+        return;
+    }
+    int route_differs = !same_route(earlier, later);
+    const struct domain_entry *narrow =
+        action_rank(earlier->action) <= action_rank(later->action) ? earlier : later;
+    diag_add(&d->diags, RELAY_FILE_DOMAINS, later->line, 1, RELAY_ERROR, "dest-conflicting-key",
+             "'%.80s' names the same domain as line %u with another meaning; the narrower "
+             "holds (action of line %u%s)",
+             key, (unsigned)earlier->line, (unsigned)narrow->line,
+             route_differs ? ", and the two routes differ, so its mail is deferred" : "");
+    later->action = narrow->action;
+    later->line = narrow->line;
+    if (route_differs) {
+        free(later->nexthop);
+        later->nexthop = NULL;
+        later->route_invalid = 1;
+    }
+}
+
+/* A recipient domain that ends in '.' is refused by Haraka (501) before
+ * any rcpt hook runs, so such a key matches no recipient it hands on. */
 static int plausible_domain(const char *key)
 {
     if (strcmp(key, "any") == 0)
         return 1;
-    return check_hostname(key, strlen(key)) == NULL && strchr(key, '.') != NULL;
+    size_t n = strlen(key);
+    return check_hostname(key, n) == NULL && strchr(key, '.') != NULL && key[n - 1] != '.';
 }
 
 static int on_entry(void *user, const char *section, const char *key,
-                    const char *value, uint32_t line)
+                    const char *value, uint32_t line, int doubt)
 {
     struct load *ld = user;
     struct domains *d = ld->d;
@@ -412,16 +751,39 @@ static int on_entry(void *user, const char *section, const char *key,
     }
     struct domain_entry e = {0};
     e.line = line;
-    e.name = dup_range(key, strlen(key));
+    /* `name[]`: Haraka makes the entry of `name` (the key with its first
+     * `[]` taken out) a list, which haraka-plugin-relay may still read: that
+     * entry is refused. */
+    size_t klen = strlen(key);
+    const char *pair = strstr(key, "[]");
+    int array = klen > 2 && strcmp(key + klen - 2, "[]") == 0;
+    e.name = dup_range(key, klen);
     if (!e.name)
         return 0;
+    if (array) {
+        memmove(e.name + (pair - key), e.name + (pair - key) + 2, klen - (size_t)(pair - key) - 1);
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_ERROR, "ini-array-key",
+                 "'%.80s' makes the entry of '%.80s' a list in Haraka; its recipients are refused",
+                 key, e.name);
+        doubt = 1;
+    }
     for (char *c = e.name; *c; c++)
         *c = (char)ascii_lower((unsigned char)*c);
     if (!plausible_domain(e.name))
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "dest-bad-domain",
-                 "'%.80s' is not a domain name; no recipient domain will match it", key);
+                 e.name[0] && e.name[strlen(e.name) - 1] == '.'
+                     ? "'%.80s' ends in '.': Haraka refuses a recipient domain written so (501) "
+                       "before any plugin sees it; write the domain without the dot"
+                     : "'%.80s' is not a domain name; no recipient domain will match it",
+                 key);
     if (read_value(d, &e, key, value, line))
         e.action = RELAY_ACTION_INVALID;
+    if (doubt) { /* Haraka may read this entry otherwise: refuse, route nowhere */
+        free(e.nexthop);
+        e.nexthop = NULL;
+        e.route_invalid = 0;
+        e.action = RELAY_ACTION_INVALID;
+    }
     if (d->diags.oom) {
         entry_free(&e);
         return 0;
@@ -432,11 +794,9 @@ static int on_entry(void *user, const char *section, const char *key,
     }
     struct domain_entry *slot = slot_for(d->slots, d->cap, e.name, strlen(e.name));
     if (slot->name) {
-        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "ini-duplicate-key",
-                 "'%.80s' is listed again (first on line %u); this later entry wins, as in Haraka",
-                 key, (unsigned)slot->line);
         if (slot->nexthop || slot->route_invalid)
             d->nexthops--;
+        merge_duplicate(d, slot, &e, key);
         entry_free(slot);
     } else {
         d->count++;

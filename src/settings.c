@@ -5,7 +5,9 @@
  * Haraka reads declared booleans: true, yes, ok, enabled, on and 1 (any
  * case) are true and everything else is false.  Defaults follow the
  * plugin's manual: acl on, the rest off (haraka-plugin-relay 1.0.2's code
- * defaults force_routing to on, against its own manual).
+ * defaults force_routing to on, against its own manual).  An entry the
+ * INI reader marks doubtful (Haraka may read it otherwise) can only turn a
+ * switch off; `acl[]` and the like (a list, true to Haraka) are refused.
  */
 #include "core.h"
 
@@ -25,10 +27,28 @@ struct load {
     struct settings *s;
     int in_relay;
     int any_header;
+    /* switches a doubtful entry may have turned off / on since the last
+     * certain one (bits as in s->bits) */
+    unsigned maybe_off, maybe_on;
 };
 
+/* `name[]`: Haraka makes `name` (the key with its first `[]` taken out) a
+ * list, and a list is true to haraka-plugin-relay.  The base name, or NULL. */
+static const char *array_base(const char *key, char *buf, size_t size)
+{
+    size_t n = strlen(key);
+    const char *at = strstr(key, "[]");
+    if (n <= 2 || strcmp(key + n - 2, "[]") != 0 || n - 2 >= size)
+        return NULL;
+    size_t i = (size_t)(at - key);
+    memcpy(buf, key, i);
+    memcpy(buf + i, at + 2, n - i - 2);
+    buf[n - 2] = '\0';
+    return buf;
+}
+
 static int on_entry(void *user, const char *section, const char *key,
-                    const char *value, uint32_t line)
+                    const char *value, uint32_t line, int doubt)
 {
     struct load *ld = user;
     struct settings *s = ld->s;
@@ -47,9 +67,30 @@ static int on_entry(void *user, const char *section, const char *key,
                      "'%.80s' stands before [relay] and is ignored", key);
         return 1;
     }
+    char buf[16];
+    const char *base = array_base(key, buf, sizeof buf);
     for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++) {
+        if (base && strcmp(base, switches[i].key) == 0) {
+            /* may be on in Haraka's reading, never turned on here */
+            diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_ERROR, "ini-array-key",
+                     "'%.80s' makes %s a list in Haraka, which haraka-plugin-relay takes as "
+                     "true; not read (the switch is never turned on by it)", key, base);
+            ld->maybe_on |= switches[i].bit;
+            return 1;
+        }
         if (strcmp(key, switches[i].key) != 0)
             continue;
+        if (doubt) {
+            /* Haraka may read this line or not: it may turn the switch off,
+             * never on (see settings_build) */
+            if (ini_is_truth(value))
+                ld->maybe_on |= switches[i].bit;
+            else
+                ld->maybe_off |= switches[i].bit;
+            return 1;
+        }
+        ld->maybe_on &= ~switches[i].bit;
+        ld->maybe_off &= ~switches[i].bit;
         if (s->line[i])
             diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-duplicate-key",
                      "'%.80s' is set again (first on line %u); this later value wins, as in Haraka",
@@ -75,11 +116,20 @@ int settings_build(struct settings *s, const char *text, size_t len)
 {
     memset(s, 0, sizeof *s);
     s->bits = RELAY_SET_DEFAULTS;
-    struct load ld = {s, 0, 0};
+    struct load ld = {s, 0, 0, 0, 0};
     if (ini_text_parse(text, len, RELAY_FILE_INI, &s->diags, on_entry, &ld) || s->diags.oom) {
         settings_free(s);
         return -1;
     }
+    /* Each switch may end up as s->bits says, or as a doubtful entry after
+     * the last certain one says.  Take what allows least in every
+     * combination: a switch is on only if it is on in every reading, except
+     * dest_domains when all is on for sure: then dest_domains on narrows
+     * (only listed domains are relayed), so it is on if on in any reading. */
+    unsigned certain = s->bits, low = certain & ~ld.maybe_off, high = certain | ld.maybe_on;
+    s->bits = low;
+    if (low & RELAY_SET_ALL)
+        s->bits = (low & ~RELAY_SET_DEST_DOMAINS) | (high & RELAY_SET_DEST_DOMAINS);
     return 0;
 }
 

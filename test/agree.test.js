@@ -19,6 +19,8 @@ const fixtures = require('haraka-test-fixtures')
 const { OK, DENY, DENYSOFT } = require('haraka-constants')
 
 const { openValidator, ask, readPage } = require('./support/browser')
+const { harakaRcpt, UNICODE_RCPTS } = require('./support/haraka-rcpt')
+const { Haraka, freePort, transaction } = require('./lib/haraka')
 
 const REPO = path.resolve(__dirname, '..')
 const CLI = path.join(REPO, 'js', 'cli.js')
@@ -119,7 +121,14 @@ async function pluginAnswers(plugin, { ip, auth, rcpts }) {
   c.init_transaction()
   const recipients = []
   for (const text of rcpts) {
-    const addr = fixtures.hooks.toAddress(text)
+    // Haraka's cmd_rcpt: an address its parser refuses is answered 501
+    // before any rcpt hook runs
+    const parsed = harakaRcpt(text)
+    if (parsed.code) {
+      recipients.push({ accepted: false, code: parsed.code, message: parsed.message, route: 'none', nexthop: null })
+      continue
+    }
+    const addr = parsed.address
     c.transaction.rcpt_to.push(addr)
     // the rcpt hooks in the order the plugin registered them; the first
     // answer other than CONT ends the phase (Haraka's run_hooks)
@@ -161,14 +170,18 @@ function pluginDiagnostics(plugin) {
 
 /* ---- relay-check ---- */
 
-function cli(dir, q) {
+function cliRun(dir, q) {
   const args = [CLI, path.join(dir, 'config'), '--format', 'json']
   if (q) {
     args.push('--ip', q.ip)
     if (q.auth) args.push('--auth')
     for (const r of q.rcpts) args.push('--rcpt', r)
   }
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' })
+  return spawnSync(process.execPath, args, { encoding: 'utf8' })
+}
+
+function cli(dir, q) {
+  const r = cliRun(dir, q)
   assert.ok(r.status === 0 || r.status === 1, r.stderr)
   return JSON.parse(r.stdout)
 }
@@ -233,6 +246,99 @@ describe('the plugin, relay-check and the page agree', () => {
     })
   }
 
+  // Haraka maps a recipient domain (UTS-46) or refuses the address (501)
+  // before the plugin sees it; the three must read it the same way
+  const LISTED = ['xn--bcher-kva.example', 'good.example', 'xn--fa-hia.example', 'ix.example']
+  const UNICODE_FILES = {
+    'relay.ini': '[relay]\ndest_domains=true\nforce_routing=true\n',
+    relay_acl_allow: '192.0.2.0/24\n',
+    'relay_dest_domains.ini': `[domains]\n${LISTED.map((d) => `${d} = { "action": "accept", "nexthop": "192.0.2.25" }`).join('\n')}\ngood.example. = { "action": "accept" }\n`,
+  }
+
+  it('Unicode recipient domains, trailing dots and addresses Haraka refuses', async () => {
+    const dir = configDir(UNICODE_FILES)
+    const plugin = makePlugin(dir)
+    await ask(v.page, { files: UNICODE_FILES })
+    for (const q of [
+      { ip: '203.0.113.5', auth: false, rcpts: UNICODE_RCPTS },
+      { ip: '192.0.2.9', auth: false, rcpts: UNICODE_RCPTS },
+    ]) {
+      const want = await pluginAnswers(plugin, q)
+      for (const r of want.recipients) seen.add(`${r.code} ${r.message.replace(/<.*>.*/, '<>')} ${r.route}`)
+      // the expectation is Haraka's own reading, not a copy of ours
+      UNICODE_RCPTS.forEach((text, i) => {
+        const h = harakaRcpt(text)
+        // good.example. is listed too: u@good.example。 arrives as that name
+        const code = h.code ?? (q.ip.startsWith('192.0.2.') || [...LISTED, 'good.example.'].includes(h.host) ? 250 : 550)
+        assert.equal(want.recipients[i].code, code, `${q.ip} ${JSON.stringify(text)}`)
+      })
+      assert.deepEqual(shape(cli(dir, q).decision), want, `relay-check and the plugin for ${q.ip}`)
+      await ask(v.page, { ip: q.ip, auth: q.auth, rcpts: q.rcpts })
+      assert.deepEqual(shape(await readPage(v.page)), want, `the page and the plugin for ${q.ip}`)
+    }
+    // the key with a trailing dot is warned about by all three
+    const fromCli = cli(dir).diagnostics
+    assert.ok(fromCli.some((d) => d.code === 'dest-bad-domain' && d.line === 6), JSON.stringify(fromCli))
+    assert.deepEqual(fromCli.map(asLog), pluginDiagnostics(plugin))
+    assert.deepEqual((await readPage(v.page)).diagnostics.map(asLog), fromCli.map(asLog))
+  })
+
+  it('a client address with blanks is no IP address to any of the three', async () => {
+    const dir = configDir({ relay_acl_allow: '192.0.2.0/24\n', 'relay.ini': '[relay]\nall=false\n' })
+    const plugin = makePlugin(dir)
+    await ask(v.page, { files: { 'relay.ini': '[relay]\nall=false\n', relay_acl_allow: '192.0.2.0/24\n', 'relay_dest_domains.ini': '' } })
+    for (const ip of [' 192.0.2.9', '192.0.2.9 ', '192.0.2.9\t', '192.0.2.9']) {
+      const q = { ip, auth: false, rcpts: ['x@elsewhere.example'] }
+      const want = await pluginAnswers(plugin, q)
+      const r = cliRun(dir, q)
+      if (ip.trim() !== ip) {
+        assert.equal(want.client.relay, false, JSON.stringify(ip))
+        assert.equal(r.status, 2, `${JSON.stringify(ip)}: ${r.stdout}`)
+        assert.match(r.stderr, /is not an IPv4 or IPv6 address/)
+      } else {
+        assert.equal(want.client.relay, true)
+        assert.deepEqual(shape(JSON.parse(r.stdout).decision), want)
+      }
+      await ask(v.page, { ip, rcpts: q.rcpts })
+      assert.deepEqual(shape(await readPage(v.page)), want, `the page and the plugin for ${JSON.stringify(ip)}`)
+    }
+  })
+
+  it('files with bytes that are not UTF-8: the same text, warnings and answers from all three', async () => {
+    const files = {
+      'relay.ini': Buffer.from('[relay]\n; r\xe9glages\ndest_domains=true\n', 'latin1'),
+      relay_acl_allow: Buffer.from('# caf\xe9\r\n192.0.2.0/24\n10.0.0.\xff\n', 'latin1'),
+      'relay_dest_domains.ini': Buffer.from('[domains]\n# \xc3\x28 \xf0\x9f\n b\xfccher.example = {"action":"accept"}\ngood.example = {"action":"accept","x":"\xe9"}\n', 'latin1'),
+    }
+    const dir = configDir(files)
+    const plugin = makePlugin(dir)
+    const fromCli = cli(dir).diagnostics
+    assert.deepEqual(
+      fromCli.filter((d) => d.code === 'text-encoding').map((d) => `${d.file}:${d.line}:${d.column}`),
+      ['relay.ini:2:4', 'relay_acl_allow:1:6', 'relay_acl_allow:3:8', 'relay_dest_domains.ini:2:3', 'relay_dest_domains.ini:3:3', 'relay_dest_domains.ini:4:40'],
+    )
+    assert.deepEqual(fromCli.map(asLog), pluginDiagnostics(plugin), 'relay-check and the plugin log')
+    // the page, given the same files as bytes
+    await v.page.evaluate((list) => {
+      const dt = new DataTransfer()
+      for (const f of list) dt.items.add(new File([new Uint8Array(f.bytes)], f.name))
+      document.querySelector('.editor[data-file="relay.ini"] .code').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+    }, Object.entries(files).map(([name, b]) => ({ name, bytes: [...b] })))
+    await v.page.waitForFunction(() => /relay_dest_domains\.ini opened in relay_dest_domains\.ini/.test(document.getElementById('notice').textContent))
+    await v.page.waitForSelector('html:not([data-busy])')
+    const fromPage = (await readPage(v.page)).diagnostics
+    assert.deepEqual(fromPage.map(asLog), fromCli.map(asLog), 'the page and relay-check')
+    for (const q of [
+      { ip: '192.0.2.9', auth: false, rcpts: ['a@elsewhere.example'] },
+      { ip: '203.0.113.5', auth: false, rcpts: ['a@good.example', 'b@bücher.example', 'c@b\ufffdcher.example'] },
+    ]) {
+      const want = await pluginAnswers(plugin, q)
+      assert.deepEqual(shape(cli(dir, q).decision), want)
+      await ask(v.page, { ip: q.ip, auth: q.auth, rcpts: q.rcpts })
+      assert.deepEqual(shape(await readPage(v.page)), want)
+    }
+  })
+
   it('the answers covered every kind of outcome', () => {
     for (const kind of [
       'diag error',
@@ -247,6 +353,7 @@ describe('the plugin, relay-check and the page agree', () => {
       '550 You are not allowed to relay none',
       '550 Mail for that recipient is not accepted here. none',
       '550 I cannot deliver mail for <> none',
+      '501 Invalid RCPT TO address <> none',
     ]) {
       assert.ok(seen.has(kind), `no case of ${kind} in ${[...seen].join(' | ')}`)
     }
@@ -255,5 +362,36 @@ describe('the plugin, relay-check and the page agree', () => {
   it('the page made no request', () => {
     assert.deepEqual([...new Set(v.requests)], [v.url])
     assert.deepEqual(v.errors, [])
+  })
+})
+
+describe('a real Haraka reads Unicode recipients as the three do', { timeout: 60000 }, () => {
+  const ROWS = ['u@BÜCHER.example', 'u@ｇｏｏｄ.example', 'u@good。example', 'u@good｡example', 'u@good.example.', 'u@\u0301good.example', 'u@good.example。', 'u@xn--zz.example']
+  const FILES_ = {
+    'relay.ini': '[relay]\ndest_domains=true\n',
+    relay_acl_allow: '127.0.0.2\n',
+    'relay_dest_domains.ini': '[domains]\nxn--bcher-kva.example = { "action": "accept" }\ngood.example = { "action": "accept" }\n',
+  }
+  let haraka
+  let port
+  before(async () => {
+    port = await freePort()
+    haraka = new Haraka({ name: 'agree-idn', listen: [`127.0.0.1:${port}`], plugins: ['relay-wasm', 'queue/discard'], files: FILES_ })
+    await haraka.start()
+  })
+  after(async () => {
+    await haraka?.stop()
+  })
+
+  it('the same codes, and for a 501 the same reason', async () => {
+    const dir = configDir(FILES_)
+    const ours = cli(dir, { ip: '127.0.0.3', auth: false, rcpts: ROWS }).decision.recipients
+    const r = await transaction(port, '127.0.0.3', ROWS)
+    const texts = r.texts.map((t) => Buffer.from(t, 'latin1').toString('utf8'))
+    assert.deepEqual(r.codes, ours.map((x) => x.code))
+    assert.deepEqual(r.codes, [250, 250, 250, 250, 501, 501, 550, 550])
+    ROWS.forEach((row, i) => {
+      if (r.codes[i] === 501) assert.equal(texts[i], ours[i].message, row)
+    })
   })
 })

@@ -47,10 +47,12 @@ const GENERATORS = {
   'domains-10mb-line': () =>
     `[domains]\n${'a'.repeat(MB10)} = {"action":"accept"}\nexample.com = {"action":"accept"}\n` +
     `example.net = {"nexthop":"${'b'.repeat(MB10)}"}\n`,
+  // values 64 levels deep (the limit), 100,000 and 65
   'domains-deep-json': () =>
-    `[domains]\na.example = {"action":"accept","x":${'['.repeat(998)}${']'.repeat(998)}}\n` +
+    `[domains]\na.example = {"action":"accept","x":${'['.repeat(63)}${']'.repeat(63)}}\n` +
     `b.example = {"action":"accept","x":${'['.repeat(100000)}${']'.repeat(100000)}}\n` +
-    'c.example = {"action":"accept"}\n',
+    'c.example = {"action":"accept"}\n' +
+    `d.example = {"action":"accept","x":${'['.repeat(64)}${']'.repeat(64)}}\n`,
   // line i+1: host 10.0.0.0 + i, every third one broken (10.x.y.300)
   'acl-million-lines': () => {
     const lines = new Array(MILLION)

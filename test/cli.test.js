@@ -240,6 +240,204 @@ describe('relay-check: a client question', () => {
   })
 })
 
+describe('relay-check: recipients as Haraka reads them', () => {
+  const { harakaRcpt, randomRcpts, UNICODE_RCPTS } = require('./support/haraka-rcpt')
+  const LISTED = ['xn--bcher-kva.example', 'good.example', 'xn--fa-hia.example', 'ix.example']
+  const files = {
+    'relay.ini': RELAY({ dest_domains: true }),
+    'relay_dest_domains.ini': `[domains]\n${LISTED.map((d) => `${d} = { "action": "accept" }`).join('\n')}\n`,
+  }
+
+  it('maps Unicode domains as Haraka does (UTS-46) and says 501 where Haraka refuses the address', () => {
+    const dir = configDir(files)
+    const { doc, stderr } = json([dir, '--ip', '203.0.113.5', ...UNICODE_RCPTS.flatMap((r) => ['--rcpt', r])])
+    assert.equal(doc.decision.recipients.length, UNICODE_RCPTS.length, stderr)
+    const seen = new Set()
+    UNICODE_RCPTS.forEach((text, i) => {
+      const h = harakaRcpt(text)
+      const r = doc.decision.recipients[i]
+      const want = h.code ? { code: 501, message: h.message } : { code: LISTED.includes(h.host) ? 250 : 550, domain: h.host }
+      const got = h.code ? { code: r.code, message: r.message } : { code: r.code, domain: r.domain }
+      assert.deepEqual(got, want, `--rcpt ${JSON.stringify(text)}`)
+      seen.add(want.code)
+    })
+    assert.deepEqual([...seen].sort(), [250, 501, 550])
+  })
+
+  it('parseRecipient reads random RCPT TO arguments exactly as Haraka does', () => {
+    const { parseRecipient } = require('../js/decide')
+    const count = { ok: 0, refused: 0 }
+    for (const s of randomRcpts(7, 20000)) {
+      const h = harakaRcpt(s)
+      const p = parseRecipient(s)
+      const want = h.code ? { error: h.message } : { domain: h.host, address: h.address.format() }
+      const got = p.error ? { error: p.error } : { domain: p.domain, address: `<${p.address}>` }
+      assert.deepEqual(got, want, JSON.stringify(s))
+      count[h.code ? 'refused' : 'ok']++
+    }
+    assert.ok(count.ok > 4000 && count.refused > 4000, JSON.stringify(count))
+  })
+
+  it('a trailing dot: 501 with Haraka\'s reason, in text, json and github formats', () => {
+    const dir = configDir(files)
+    const args = [dir, '--ip', '203.0.113.5', '--rcpt', 'u@good.example.', '--rcpt', 'v@good.example']
+    const reason = 'Invalid RCPT TO address <u@good.example.>: Invalid RFC-5321 address at position 16: expected sub-domain'
+    const { doc } = json(args)
+    const r = doc.decision.recipients[0]
+    assert.deepEqual([r.accepted, r.code, r.message, r.reason, r.route], [false, 501, reason, 'bad-address', null])
+    assert.equal(doc.decision.recipients[1].code, 250)
+    for (const format of ['text', 'github']) {
+      const out = check([...args, '--format', format])
+      assert.equal(out.status, 0, out.stderr)
+      const line = out.lines.find((l) => l.startsWith('  <u@good.example.>'))
+      assert.ok(line && line.startsWith(`  <u@good.example.>: 501 refused "${reason}": `), `${format}: ${out.stdout}`)
+      assert.match(line, /Haraka refuses/)
+    }
+  })
+
+  it('a key with a trailing dot matches no recipient Haraka hands on: dest-bad-domain', () => {
+    const dir = configDir({ 'relay.ini': RELAY({ dest_domains: true }), 'relay_dest_domains.ini': '[domains]\ngood.example. = { "action": "accept" }\n' })
+    const { doc } = json([dir, '--ip', '203.0.113.5', '--rcpt', 'u@good.example.', '--rcpt', 'u@good.example'])
+    assert.deepEqual(
+      doc.diagnostics.map((d) => [d.line, d.severity, d.code]),
+      [[2, 'warning', 'dest-bad-domain']],
+    )
+    assert.match(doc.diagnostics[0].message, /good\.example\./)
+    assert.deepEqual(doc.decision.recipients.map((r) => r.code), [501, 550])
+  })
+})
+
+describe('relay-check: the client address is taken as Haraka hands it to the plugin', () => {
+  it('an address with blanks around it is not an IP address (no trimming)', () => {
+    const dir = configDir({ relay_acl_allow: ACL })
+    for (const ip of [' 192.0.2.1', '192.0.2.1 ', '192.0.2.1\t']) {
+      const r = check([dir, '--ip', ip, '--rcpt', 'a@b.example'])
+      assert.equal(r.status, 2, `${JSON.stringify(ip)}: ${r.stdout}`)
+      assert.equal(r.stderr.split('\n')[0], `relay-check: --ip '${ip}' is not an IPv4 or IPv6 address`)
+    }
+    assert.equal(json([dir, '--ip', '192.0.2.1']).doc.decision.client.relay, true)
+  })
+})
+
+describe('relay-check: files are decoded as the plugin decodes them', () => {
+  it('decodeConfigBytes reads bytes exactly as Buffer#toString does, and names each line that got a U+FFFD', () => {
+    const { decodeConfigBytes } = require('../js/config-text')
+    const { rng } = require('./support/rng')
+    const r = rng(0x5eed)
+    const PIECES = [0x0a, 0x0d, 0x20, 0x61, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80, 0xed, 0xa0, 0xf4, 0x90, 0xc0, 0xff, 0xbf]
+    for (let n = 0; n < 5000; n++) {
+      const bytes = Buffer.from(Array.from({ length: r.int(24) }, () => (r() < 0.7 ? r.pick(PIECES) : r.int(256))))
+      const { text, diagnostics } = decodeConfigBytes(bytes, 'relay_acl_allow')
+      assert.equal(text, bytes.toString('utf8'), bytes.toString('hex'))
+      if (bytes.includes(Buffer.from('\ufffd'))) continue // a U+FFFD that was written as one
+      const lines = text.split(/\r\n|\r|\n/)
+      const want = lines.flatMap((l, i) => (l.includes('\ufffd') ? [i + 1] : []))
+      assert.deepEqual(diagnostics.map((d) => d.line), want, bytes.toString('hex'))
+      for (const d of diagnostics) {
+        const line = lines[d.line - 1]
+        assert.equal(d.column, Buffer.from(line.slice(0, line.indexOf('\ufffd'))).length + 1, bytes.toString('hex'))
+      }
+    }
+  })
+
+  it('a byte that is not UTF-8 in a comment: a warning at its line, the file read as Haraka reads it', () => {
+    const acl = Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from(' office\r\n192.0.2.0/24\n# \xff\xfe\n', 'latin1')])
+    const dir = configDir({ relay_acl_allow: acl, 'relay.ini': RELAY() })
+    const r = check([dir, '--ip', '192.0.2.7'])
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.equal(r.stderr, '')
+    const diags = r.lines.filter((l) => DIAG_LINE.test(l))
+    assert.deepEqual(diags, [
+      `${path.join(dir, 'relay_acl_allow')}:1:6: warning: a byte that is not UTF-8 (0xe9) at column 6; read as U+FFFD, as Haraka reads it [text-encoding]`,
+      `${path.join(dir, 'relay_acl_allow')}:3:3: warning: 2 bytes that are not UTF-8 (0xff 0xfe) from column 3; read as U+FFFD, as Haraka reads them [text-encoding]`,
+    ])
+    assert.match(r.stdout, /^client 192\.0\.2\.7, not authenticated: relays: relay_acl_allow line 2 lists 192\.0\.2\.7/m)
+    assert.equal(check([dir, '--strict']).status, 1)
+  })
+
+  it('bad bytes inside an entry: the entry is refused, as the plugin refuses it', () => {
+    const domains = Buffer.concat([Buffer.from('[domains]\nb'), Buffer.from([0xfc]), Buffer.from('cher.example = {"action":"accept"}\n')])
+    const dir = configDir({ 'relay.ini': RELAY({ dest_domains: true }), 'relay_dest_domains.ini': domains })
+    const { doc, status } = json([dir, '--ip', '203.0.113.5', '--rcpt', 'u@b\ufffdcher.example'])
+    assert.equal(status, 1)
+    assert.deepEqual(
+      doc.diagnostics.map((d) => [d.line, d.column, d.severity, d.code]),
+      [
+        [2, 2, 'error', 'ini-invalid-line'],
+        [2, 2, 'warning', 'text-encoding'],
+      ],
+    )
+    assert.equal(doc.decision.recipients[0].code, 501) // U+FFFD is no IDN either
+  })
+
+  it('a NUL byte or bytes that are not UTF-8 do not stop it: the module judges the lines, as in the plugin', () => {
+    const nul = json([configDir({ relay_acl_allow: Buffer.from('192.0.2.1\r\n10.0.0.1\0\n') }), '--ip', '10.0.0.1'])
+    assert.equal(nul.status, 1, nul.stderr)
+    assert.deepEqual(nul.doc.diagnostics.map((d) => [d.line, d.code]), [[2, 'acl-bad-address']])
+    assert.equal(nul.doc.decision.client.relay, false)
+    const bad = json([configDir({ 'relay_dest_domains.ini': Buffer.from([0x5b, 0x64, 0x5d, 0x0a, 0x61, 0xc3, 0x28]) })])
+    assert.equal(bad.status, 1, bad.stderr) // a\ufffd( is no key = value line
+    assert.ok(bad.doc.diagnostics.some((d) => d.line === 2 && d.column === 2 && d.code === 'text-encoding' && /\(0xc3\)/.test(d.message)), JSON.stringify(bad.doc.diagnostics))
+    // well-formed UTF-8 is read as it is (the module then judges the line)
+    const ok = check([configDir({ 'relay_dest_domains.ini': '[domains]\nbücher.example = {"action":"accept"}\n' })])
+    assert.equal(ok.status, 1)
+    assert.match(ok.stdout, /relay_dest_domains\.ini:2:\d+: error: .*\[ini-invalid-line\]/)
+    assert.doesNotMatch(ok.stdout, /text-encoding/)
+  })
+})
+
+describe('relay-check: nexthop URLs are checked for the host outbound uses', () => {
+  const { HarakaMx } = require('haraka-net-utils')
+  const ROUTES = [
+    'smtp://good.example/@evil.example',
+    'smtp://good.example#@evil.example',
+    'smtp://good.example?@evil.example',
+    'lmtp://good.example:24/@evil.example:25',
+    'smtp://good.example\\@evil.example',
+    'smtp://user@good.example/x@evil.example',
+    'smtp://us er:pw@good.example',
+    'smtp://üser:pw@good.example',
+    'smtp://user:p\u0001w@good.example',
+    'smtp://a@b@good.example',
+    'smtp://u;x@good.example',
+    'smtp://u:p:w@good.example',
+  ]
+  const GOOD = ['smtp://good.example', 'smtp://good.example/', 'smtp://user:pw@good.example:587', "lmtp://u-1.x_y~!$&'()*+,:p%40w@good.example:24"]
+
+  it('refuses a URL whose host is not the one a reader sees, naming the host outbound would use', () => {
+    const lines = ROUTES.map((hop, i) => `r${i}.example = ${JSON.stringify({ action: 'accept', nexthop: hop })}`)
+    const ok = GOOD.map((hop, i) => `g${i}.example = ${JSON.stringify({ action: 'accept', nexthop: hop })}`)
+    const dir = configDir({ 'relay.ini': RELAY({ dest_domains: true, force_routing: true }), 'relay_dest_domains.ini': `[domains]\n${[...lines, ...ok].join('\n')}\n` })
+    const { doc } = json([dir])
+    const bad = doc.diagnostics.filter((d) => d.code === 'dest-bad-nexthop')
+    assert.deepEqual(
+      bad.map((d) => d.line),
+      ROUTES.map((_, i) => i + 2),
+      JSON.stringify(doc.diagnostics, null, 1),
+    )
+    ROUTES.forEach((hop, i) => {
+      let host
+      try {
+        host = new HarakaMx(hop).exchange
+      } catch {
+        host = null
+      }
+      if (host) assert.ok(bad[i].message.includes(`outbound would use ${host}`), `${hop}: ${bad[i].message}`)
+    })
+    // the routes it takes are routed to the host they name
+    const e = createEngine()
+    e.load('relay.ini', RELAY({ force_routing: true }))
+    e.load('relay_dest_domains.ini', `[domains]\n${ok.join('\n')}\n`)
+    GOOD.forEach((hop, i) => {
+      assert.deepEqual(e.route(`g${i}.example`).nexthop, hop)
+      // outbound uses the host, and the user and password, as written
+      const mx = new HarakaMx(hop)
+      const m = /^\w+:\/\/(?:([^:@]*)(?::([^@]*))?@)?([^:/]*)/.exec(hop)
+      assert.deepEqual([mx.exchange, mx.auth_user, mx.auth_pass], [m[3], m[1], m[2]], hop)
+    })
+  })
+})
+
 describe('relay-check: problems that stop it (exit 2, one line, no stack)', () => {
   const fails = (args, pattern, opts) => {
     const r = check(args, opts)
@@ -262,15 +460,6 @@ describe('relay-check: problems that stop it (exit 2, one line, no stack)', () =
     const dir = configDir()
     fs.mkdirSync(path.join(dir, 'relay.ini'))
     fails([dir], /^relay-check: .*relay\.ini: cannot read: is a directory, not a file$/)
-  })
-
-  it('a file that is not text: a NUL byte, or bytes that are not UTF-8, with where', () => {
-    fails([configDir({ relay_acl_allow: Buffer.from('192.0.2.1\r\n10.0.0.1\0\n') })], /^relay-check: .*relay_acl_allow: not a text file: a NUL byte at line 2, column 9$/)
-    fails([configDir({ 'relay_dest_domains.ini': Buffer.from([0x5b, 0x64, 0x5d, 0x0a, 0x61, 0xc3, 0x28]) })], /^relay-check: .*relay_dest_domains\.ini: not a text file: a byte that is not UTF-8 \(0xc3\) at line 2, column 2$/)
-    // well-formed UTF-8 is text (the module then judges the line)
-    const ok = check([configDir({ 'relay_dest_domains.ini': '[domains]\nbücher.example = {"action":"accept"}\n' })])
-    assert.equal(ok.status, 1)
-    assert.match(ok.stdout, /relay_dest_domains\.ini:2:\d+: error: .*\[ini-invalid-line\]/)
   })
 
   it('a file over 64 MiB', () => {

@@ -14,8 +14,9 @@ const os = require('node:os')
 const path = require('node:path')
 const { after, describe, it } = require('node:test')
 
+const { Address } = require('address-rfc2821')
 const fixtures = require('haraka-test-fixtures')
-const { OK, DENY, DENYSOFT } = require('haraka-constants')
+const { OK, CONT, DENY, DENYSOFT } = require('haraka-constants')
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-wasm-plugin-'))
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }))
@@ -59,6 +60,26 @@ function conn(ip = '192.0.2.1', opts = {}) {
 
 const hook = (plugin, method, ...args) => fixtures.callHook(plugin, method, ...args)
 const rcpt = (plugin, c, addr, method = 'dest_domains') => fixtures.callRcpt(plugin, c, addr, {}, method)
+// One RCPT as Haraka runs it (connection.js cmd_rcpt and rcpt_respond): the
+// address joins rcpt_to, the rcpt hook answers, CONT with relaying set
+// becomes OK, then rcpt_ok (accepted) or deny (refused) hooks run and a
+// refused address leaves rcpt_to. Returns { rc, msg, final } where final
+// is 250 or 550/450.
+async function harakaRcpt(plugin, c, addr) {
+  const address = new Address(`<${addr}>`)
+  c.transaction.rcpt_to.push(address)
+  const r = await hook(plugin, 'rcpt', c, [address, {}])
+  let final = r.rc
+  if ((final === undefined || final === CONT) && c.relaying) final = OK
+  if (final === OK) {
+    await hook(plugin, 'end_recipient_grant', c, address)
+    return { ...r, final: 250 }
+  }
+  if (final === DENY || final === DENYSOFT) await hook(plugin, 'end_recipient_grant', c, [final, r.msg])
+  c.transaction.rcpt_to.pop()
+  return { ...r, final: final === DENYSOFT ? 450 : 550 }
+}
+
 const result = (store, plugin) => store.get(plugin.name) ?? { pass: [], fail: [], skip: [], err: [] }
 
 const { relayIni: RELAY } = require('./support/relay-ini')
@@ -83,6 +104,9 @@ describe('register', () => {
       connect_init: ['acl'],
       connect: ['pass_relaying'],
       rcpt: ['rcpt'],
+      rcpt_ok: ['end_recipient_grant'],
+      deny: ['end_recipient_grant'],
+      data: ['relay_granted_message'],
       get_mx: ['force_routing'],
     })
   })
@@ -210,11 +234,11 @@ describe('dest_domains', () => {
   const plugin = makePlugin({ 'relay.ini': RELAY({ dest_domains: true }), 'relay_dest_domains.ini': DOMAINS })
   const txConn = () => conn('203.0.113.5', { withTxn: true })
 
-  it('accept: OK, relaying, pass', async () => {
+  it('accept: OK and pass; the relaying flag is not set, so no other plugin sees it', async () => {
     const c = txConn()
     const r = await rcpt(plugin, c, 'user@accept.example')
     assert.equal(r.rc, OK)
-    assert.equal(c.relaying, true)
+    assert.equal(c.relaying, false)
     assert.deepEqual(result(c.transaction.results, plugin).pass, ['relay_dest_domain'])
   })
 
@@ -223,12 +247,15 @@ describe('dest_domains', () => {
     assert.equal((await rcpt(plugin, c, 'user@ACCEPT.Example')).rc, OK)
   })
 
-  it('continue: CONT, relaying, pass', async () => {
+  it('continue: CONT and pass, relaying only until the recipient is answered', async () => {
     const c = txConn()
     const r = await rcpt(plugin, c, 'user@continue.example')
     assert.equal(r.rc, undefined)
+    // set for later rcpt plugins and Haraka's CONT -> 250 of this recipient
     assert.equal(c.relaying, true)
     assert.deepEqual(result(c.transaction.results, plugin).pass, ['relay_dest_domain'])
+    await hook(plugin, 'end_recipient_grant', c) // rcpt_ok or deny
+    assert.equal(c.relaying, false)
   })
 
   it('deny: DENY not allowed to relay, fail', async () => {
@@ -293,17 +320,22 @@ describe('per-recipient rule (the open-relay hole of 1.0.2)', () => {
   for (const first of ['accept', 'continue']) {
     it(`${first}.example then an unlisted domain: the second is refused`, async () => {
       const c = conn('203.0.113.5', { withTxn: true })
-      await rcpt(plugin, c, `a@${first}.example`)
-      assert.equal(c.relaying, true)
-      const r = await rcpt(plugin, c, 'victim@elsewhere.example')
+      assert.equal((await harakaRcpt(plugin, c, `a@${first}.example`)).final, 250)
+      // answered: no plugin deciding the next recipient sees relaying
+      assert.equal(c.relaying, false)
+      const r = await harakaRcpt(plugin, c, 'victim@elsewhere.example')
       assert.equal(r.rc, DENY)
+      assert.equal(r.final, 550)
       assert.equal(r.msg, 'You are not allowed to relay')
       // and a deny entry stays a deny
-      assert.equal((await rcpt(plugin, c, 'b@deny.example')).rc, DENY)
+      assert.equal((await harakaRcpt(plugin, c, 'b@deny.example')).final, 550)
       // listed domains are still decided by their own entries
-      assert.equal((await rcpt(plugin, c, 'c@accept.example')).rc, OK)
-      assert.equal((await rcpt(plugin, c, 'd@route-only.example')).rc, DENY)
-      // the first grant keeps the transaction relaying (outbound queue)
+      assert.equal((await harakaRcpt(plugin, c, 'c@accept.example')).final, 250)
+      assert.equal((await harakaRcpt(plugin, c, 'd@route-only.example')).final, 550)
+      assert.equal(c.relaying, false)
+      // DATA: a granted recipient is in the transaction, so the message is
+      // relayed mail and goes to the outbound queue, as with 1.0.2
+      assert.equal((await hook(plugin, 'relay_granted_message', c)).rc, undefined)
       assert.equal(c.relaying, true)
     })
   }
@@ -401,7 +433,10 @@ describe('all', () => {
   it('all=true relays every recipient; all=false does nothing', async () => {
     const on = makePlugin({ 'relay.ini': RELAY({ acl: false, all: true }) })
     const c = conn('203.0.113.5', { withTxn: true })
-    assert.equal((await rcpt(on, c, 'a@anywhere.example', 'all')).rc, OK)
+    assert.equal((await harakaRcpt(on, c, 'a@anywhere.example')).final, 250)
+    // the grant is for that recipient: the flag waits for DATA
+    assert.equal(c.relaying, false)
+    await hook(on, 'relay_granted_message', c)
     assert.equal(c.relaying, true)
     const off = makePlugin({ 'relay.ini': RELAY() })
     const c2 = conn('203.0.113.5', { withTxn: true })
@@ -549,5 +584,141 @@ describe('engine failures', () => {
     assert.ok(plugin.logs.some(([l, m]) => l === 'logcrit' && /reset failed too/.test(m)))
     engine.reset = realReset
     engine.aclMatch = realAcl
+  })
+})
+
+describe('a file that failed to load is not trusted, old or new', () => {
+  const files = { 'relay.ini': RELAY({ dest_domains: true, force_routing: true }), relay_acl_allow: ACL, 'relay_dest_domains.ini': DOMAINS }
+
+  // engine.load throws for `file` until the returned function is called
+  function failLoads(plugin, file) {
+    const engine = plugin.engine
+    const real = engine.load
+    engine.load = function (f, ...rest) {
+      if (f === file) throw new Error(`simulated failure loading ${f}`)
+      return real.call(this, f, ...rest)
+    }
+    return () => {
+      engine.load = real
+    }
+  }
+
+  it('relay_dest_domains.ini: its recipients and routes get DENYSOFT until a load succeeds', async () => {
+    const plugin = makePlugin(files)
+    const heal = failLoads(plugin, 'relay_dest_domains.ini')
+    rewrite(plugin, 'relay_dest_domains.ini', '[domains]\nother.example = { "action": "accept" }\n')
+    assert.ok(plugin.logs.some(([l, m]) => l === 'logcrit' && /answering DENYSOFT for what relay_dest_domains\.ini decides/.test(m)))
+    // the old text is still in the engine, but not trusted: no 250, no 550
+    const r = await rcpt(plugin, conn('203.0.113.5', { withTxn: true }), 'a@accept.example', 'rcpt')
+    assert.equal(r.rc, DENYSOFT)
+    assert.equal((await rcpt(plugin, conn('203.0.113.5', { withTxn: true }), 'a@unlisted.example', 'rcpt')).rc, DENYSOFT)
+    assert.equal((await hook(plugin, 'force_routing', {}, 'continue.example')).rc, DENYSOFT)
+    // a client that relays anyway (ACL, AUTH) does not need the file
+    const acl = conn('192.0.2.1')
+    assert.equal((await hook(plugin, 'acl', acl)).rc, OK)
+    acl.init_transaction()
+    assert.equal((await rcpt(plugin, acl, 'a@unlisted.example', 'rcpt')).rc, undefined)
+    heal()
+    rewrite(plugin, 'relay_dest_domains.ini', '[domains]\nother.example = { "action": "accept" }\n')
+    assert.equal((await rcpt(plugin, conn('203.0.113.5', { withTxn: true }), 'a@other.example', 'rcpt')).rc, OK)
+    assert.equal((await rcpt(plugin, conn('203.0.113.5', { withTxn: true }), 'a@accept.example', 'rcpt')).rc, DENY)
+  })
+
+  it('relay_acl_allow: the connection keeps the failure and its recipients get DENYSOFT', async () => {
+    const plugin = makePlugin(files)
+    const heal = failLoads(plugin, 'relay_acl_allow')
+    rewrite(plugin, 'relay_acl_allow', '198.51.100.0/24\n')
+    const c = conn('192.0.2.1') // listed in the old text
+    assert.equal((await hook(plugin, 'acl', c)).rc, undefined)
+    assert.equal(c.relaying, false)
+    c.init_transaction()
+    assert.equal((await rcpt(plugin, c, 'a@accept.example', 'rcpt')).rc, DENYSOFT)
+    // SMTP AUTH relays without the ACL
+    const authed = conn('203.0.113.5', { relaying: true })
+    await hook(plugin, 'acl', authed)
+    authed.init_transaction()
+    assert.equal((await rcpt(plugin, authed, 'a@elsewhere.example', 'rcpt')).rc, undefined)
+    heal()
+    rewrite(plugin, 'relay_acl_allow', '198.51.100.0/24\n')
+    const later = conn('198.51.100.9')
+    assert.equal((await hook(plugin, 'acl', later)).rc, OK)
+  })
+
+  it('relay.ini: every decision of a client that does not relay otherwise is DENYSOFT', async () => {
+    const plugin = makePlugin(files)
+    const heal = failLoads(plugin, 'relay.ini')
+    rewrite(plugin, 'relay.ini', RELAY({ all: true }))
+    const c = conn('203.0.113.5')
+    await hook(plugin, 'acl', c)
+    c.init_transaction()
+    assert.equal((await rcpt(plugin, c, 'a@accept.example', 'rcpt')).rc, DENYSOFT)
+    assert.equal((await hook(plugin, 'force_routing', {}, 'continue.example')).rc, DENYSOFT)
+    heal()
+    rewrite(plugin, 'relay.ini', RELAY({ dest_domains: true }))
+    assert.equal((await rcpt(plugin, conn('203.0.113.5', { withTxn: true }), 'a@accept.example', 'rcpt')).rc, OK)
+  })
+
+  it('a file that cannot be read (a directory in its place) fails the same way', async () => {
+    const plugin = makePlugin(files)
+    const p = path.join(plugin.configDir, 'relay_dest_domains.ini')
+    fs.rmSync(p)
+    fs.mkdirSync(p)
+    plugin.reload_when_settled('relay_dest_domains.ini')
+    assert.equal((await rcpt(plugin, conn('203.0.113.5', { withTxn: true }), 'a@accept.example', 'rcpt')).rc, DENYSOFT)
+    fs.rmdirSync(p)
+  })
+})
+
+describe('a changed file is put in force only once it stands still', () => {
+  const past = (p, ms) => {
+    const t = (Date.now() - ms) / 1000
+    fs.utimesSync(p, t, t)
+  }
+
+  for (const [about, cut, settleAfter] of [
+    ['a line cut mid-way (no line end)', '203.0.113.0/2', 15000],
+    ['a file read empty', '', 15000],
+    ['a whole text modified moments ago', '203.0.113.0/24\n', 2000],
+  ]) {
+    it(`${about}: the text in force stays until the file has not changed for ${settleAfter / 1000} s`, async () => {
+      const plugin = makePlugin({ 'relay.ini': RELAY(), relay_acl_allow: '192.0.2.1\n' })
+      const p = path.join(plugin.configDir, 'relay_acl_allow')
+      fs.writeFileSync(p, cut)
+      past(p, settleAfter - 1000)
+      plugin.reload_when_settled('relay_acl_allow')
+      assert.equal((await hook(plugin, 'acl', conn('192.0.2.1'))).rc, OK, 'the old text stays in force')
+      assert.equal((await hook(plugin, 'acl', conn('203.0.113.9'))).rc, undefined)
+      assert.ok(plugin.logs.some(([l, m]) => l === 'loginfo' && /^relay_acl_allow .*the text in force stays/.test(m)))
+      clearTimeout(plugin.settle_timers.get('relay_acl_allow'))
+      past(p, settleAfter + 100)
+      plugin.reload_when_settled('relay_acl_allow')
+      // the new text is in force
+      if (cut) assert.equal((await hook(plugin, 'acl', conn('203.0.113.9'))).rc, OK)
+      else assert.equal((await hook(plugin, 'acl', conn('192.0.2.1'))).rc, undefined)
+    })
+  }
+})
+
+describe('a file in Haraka\'s config/ that vanishes', () => {
+  it('is held for 15 s before the shipped default (or nothing) takes its place', async () => {
+    const defaults = configDir({ 'relay.ini': RELAY(), relay_acl_allow: '' })
+    const overrides = configDir({ 'relay.ini': RELAY({ acl: false }), relay_acl_allow: '192.0.2.0/24\n' })
+    const plugin = new fixtures.plugin('relay-wasm')
+    plugin.config = plugin.config.module_config(defaults, overrides)
+    plugin.logs = []
+    for (const level of LOG_LEVELS) plugin[level] = (...args) => plugin.logs.push([level, args.join(' ')])
+    plugin.register()
+    const hourAgo = (Date.now() - 3600e3) / 1000
+    fs.utimesSync(path.join(defaults, 'config', 'relay.ini'), hourAgo, hourAgo) // installed long ago
+    assert.equal(plugin.engine.settings().acl, false)
+    // an editor that deletes before it writes: the default (acl=true) would
+    // let 192.0.2.0/24 relay
+    fs.rmSync(path.join(overrides, 'config', 'relay.ini'))
+    plugin.reload_when_settled('relay.ini')
+    assert.equal(plugin.engine.settings().acl, false, 'held')
+    clearTimeout(plugin.settle_timers.get('relay.ini'))
+    plugin.moved_since.get('relay.ini').since -= 16000
+    plugin.reload_when_settled('relay.ini')
+    assert.equal(plugin.engine.settings().acl, true, 'the default, once the file has been gone for 15 s')
   })
 })

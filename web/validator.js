@@ -10,7 +10,7 @@
 ;(function () {
   const { RelayCore, FILES } = globalThis.RelayWasm
   const { decide, splitRecipients } = globalThis.RelayDecide
-  const { MAX_FILE_BYTES, textProblem, counts, countText } = globalThis.RelayConfigText
+  const { MAX_FILE_BYTES, decodeConfigBytes, counts, countText } = globalThis.RelayConfigText
   const DATA = globalThis.RelayValidatorData
 
   const DEFAULTS = { acl: true, force_routing: false, dest_domains: false, all: false }
@@ -29,6 +29,9 @@
   const $ = (id) => document.getElementById(id)
   let core = null
   const editors = {} // file -> { ta, gutter, list, stat }
+  // file -> { value, diagnostics }: the warnings of the last file opened into
+  // that editor, which hold while its text is as it was read
+  const opened = {}
 
   function el(tag, attrs, ...kids) {
     const node = document.createElement(tag)
@@ -130,7 +133,8 @@
     clearTimeout(timer)
     for (const file of pending) {
       try {
-        core.load(file, editors[file].ta.value)
+        const { value } = editors[file].ta
+        core.load(file, value, opened[file] && opened[file].value === value ? opened[file].diagnostics : [])
       } catch (err) {
         notice(`relay.wasm could not take ${file}: ${err.message}`)
       }
@@ -157,15 +161,15 @@
         msgs.push(`${f.name}: too large (${f.size} bytes, over ${MAX_FILE_BYTES / 1048576} MiB)`)
         continue
       }
-      const bytes = new Uint8Array(await f.arrayBuffer())
-      const problem = textProblem(bytes)
-      if (problem) {
-        msgs.push(`${f.name}: ${problem.message}`)
-        continue
-      }
-      editors[dest].ta.value = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
+      // read as the plugin reads it: bytes that are not UTF-8 become U+FFFD,
+      // with a warning at their line
+      const { text, diagnostics } = decodeConfigBytes(new Uint8Array(await f.arrayBuffer()), dest)
+      const { ta } = editors[dest]
+      ta.value = text
+      opened[dest] = { value: ta.value, diagnostics }
       pending.add(dest)
-      msgs.push(`${f.name} opened in ${dest}`)
+      const odd = diagnostics.length ? ` (bytes that are not UTF-8 on ${diagnostics.length === 1 ? 'one line' : `${diagnostics.length} lines`}, read as Haraka reads them)` : ''
+      msgs.push(`${f.name} opened in ${dest}${odd}`)
     }
     notice(msgs.join('; '))
     flush()
@@ -243,7 +247,7 @@
   }
 
   function drawAnswer() {
-    const ip = $('ip').value.trim()
+    const ip = $('ip').value // as Haraka hands it to the plugin: not trimmed
     const auth = $('auth').checked
     const rcpts = splitRecipients($('rcpts').value)
     const words = ['relay-check', '--ip', shellWord(ip || '?')]

@@ -62,6 +62,18 @@ int main(void)
     CHECK_EQ(acl(cfg, "192.0.2.3"), 3);
     relay_config_free(cfg);
 
+    /* JavaScript's whitespace is trimmed, as haraka-config trims a list
+     * entry: NBSP, U+3000, a BOM on any line; a control character is not */
+    cfg = load3(NULL, "\xC2\xA0" "192.0.2.1\xE3\x80\x80\n\xEF\xBB\xBF" "192.0.2.2 # x\xC2\xA0\n"
+                      "\xE2\x80\xA8;192.0.2.3\n192.0.2.4\x01\n192.0.2.5\xC2\x85\n", NULL);
+    CHECK_EQ(acl(cfg, "192.0.2.1"), 1);
+    CHECK_EQ(acl(cfg, "192.0.2.2"), 2);
+    CHECK_EQ(acl(cfg, "192.0.2.3"), 0);
+    CHECK_EQ(acl(cfg, "192.0.2.4"), 0);
+    CHECK_EQ(acl(cfg, "192.0.2.5"), 0);
+    CHECK_EQ(diag_line(cfg, "acl-bad-address"), 4);
+    relay_config_free(cfg);
+
     /* many entries: every one is found, neighbours are not */
     size_t n = 100000, cap = n * 20;
     char *big = malloc(cap), *p = big;

@@ -2,12 +2,116 @@
 #include "core.h"
 #include "helpers.h"
 
+#include "cJSON.h"
+
 #include <stdlib.h>
 
 static int route(struct relay_config *cfg, const char *domain, const char **hop, int *any)
 {
     uint32_t line;
     return relay_route(cfg, domain, strlen(domain), hop, &line, any);
+}
+
+/* The message of the first diagnostic with this code, or "". */
+static const char *diag_message(struct relay_config *cfg, const char *code)
+{
+    const struct relay_diagnostic *d;
+    size_t n = relay_diagnostics(cfg, &d);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(d[i].code, code) == 0)
+            return d[i].message;
+    return "";
+}
+
+/* issue 9: JSON nested deeper than CJSON_NESTING_LIMIT levels is refused
+ * on its own line (dest-too-deep) before cJSON recurses into it: in
+ * relay.wasm ~820 levels ran the 64 KiB stack into the static data.  The
+ * entries around it stay in force, at any depth and in any shape. */
+static void check_deep_json(void)
+{
+    static const char *const level[][2] = {{"[", "]"}, {"{\"k\":", "}"}};
+    static const size_t depths[] = {1, 2, CJSON_NESTING_LIMIT - 1, CJSON_NESTING_LIMIT,
+                                    CJSON_NESTING_LIMIT + 1, 855, 1000, 1001, 100000};
+    char want[96];
+    fmt(want, sizeof want, "nested deeper than %d levels", CJSON_NESTING_LIMIT);
+    CHECK_EQ(CJSON_NESTING_LIMIT, 64);
+    for (size_t shape = 0; shape < 3; shape++) {
+        for (size_t k = 0; k < sizeof depths / sizeof *depths; k++) {
+            size_t depth = depths[k]; /* the object of the value included */
+            char *text = malloc(128 + depth * 6);
+            size_t n = (size_t)sprintf(text, "[domains]\na.example = {\"action\":\"accept\"}\n"
+                                             "deep.example = {\"action\":\"accept\",\"x\":");
+            for (size_t i = 1; i < depth; i++) /* shape 2: [ and { in turn */
+                n += (size_t)sprintf(text + n, "%s", level[shape == 2 ? i % 2 : shape][0]);
+            n += (size_t)sprintf(text + n, "1");
+            for (size_t i = depth - 1; i >= 1; i--)
+                n += (size_t)sprintf(text + n, "%s", level[shape == 2 ? i % 2 : shape][1]);
+            sprintf(text + n, "}\nc.example = {\"action\":\"continue\"}\n");
+            struct relay_config *cfg = load3(NULL, NULL, text);
+            if (depth > CJSON_NESTING_LIMIT) {
+                CHECK_EQ(action(cfg, "deep.example"), RELAY_ACTION_INVALID);
+                CHECK_EQ(diag_line(cfg, "dest-too-deep"), 3);
+                CHECK(strstr(diag_message(cfg, "dest-too-deep"), want) != NULL);
+                CHECK_EQ(diag_line(cfg, "dest-bad-json"), -1);
+            } else {
+                CHECK_EQ(action(cfg, "deep.example"), RELAY_ACTION_ACCEPT);
+                CHECK_EQ(diag_line(cfg, "dest-too-deep"), -1);
+                CHECK_EQ(diag_line(cfg, "dest-unknown-key"), 3);
+            }
+            CHECK_EQ(action(cfg, "a.example"), RELAY_ACTION_ACCEPT);
+            CHECK_EQ(action(cfg, "c.example"), RELAY_ACTION_CONTINUE);
+            relay_config_free(cfg);
+
+    /* Values JSON.parse refuses (1.0.2 threw on them, refusing the
+     * recipient) are refused here too, though cJSON would take them. */
+    {
+        static const char *const not_json[] = {
+            "{\"action\":\"accept\",\"n\tote\":1}", "{\"action\":\"accept\",\"x\":01}",
+            "{\"action\":\"accept\",\"x\":1.}", "{\"action\":\"accept\",\"x\":.5}",
+            "{\f\"action\":\"accept\"}", "{\"action\":\"accept\",}", "{\"action\":\"accept\"} x",
+            "{\"action\":\"accept\",\"x\":\"\\q\"}", "{\"action\":\"accept\",\"x\":\"\\u12G4\"}",
+            "{'action':'accept'}", "{\"action\":\"accept\",\"x\":-}", "{\"action\":\"accept\",\"x\":1e}",
+            "{\"action\":\"accept\",\"x\":[1,]}", "{\"action\":\"accept\",\"x\":tru}",
+            "{\"action\":\"accept\",\"x\":+1}", "{\"action\":\"accept\",\"x\":0x10}",
+            "{\"action\":\"accept\" \"x\":1}", "{\"action\"\"accept\"}", NULL};
+        static const char *const json[] = {
+            "{\"action\":\"accept\",\"x\":[1,-0.5e+3,true,false,null,{},[],\"\\u00e9\\/\"]}",
+            "{ \"action\" : \"accept\" ,\t \"x\" : 0 }", NULL};
+        for (int ok = 0; ok < 2; ok++) {
+            for (const char *const *list = ok ? json : not_json; *list; list++) {
+                const char *v = *list;
+                char text[256];
+                size_t n = (size_t)snprintf(text, sizeof text, "[domains]\nj.example = %s\n", v);
+                struct relay_config *c = relay_config_new();
+                relay_config_load(c, RELAY_FILE_DOMAINS, text, n);
+                CHECK_EQ(action(c, "j.example"), ok ? RELAY_ACTION_ACCEPT : RELAY_ACTION_INVALID);
+                if (!ok)
+                    CHECK_EQ(diag_line(c, "dest-bad-json"), 2);
+                relay_config_free(c);
+            }
+        }
+    }
+            free(text);
+        }
+    }
+
+    /* brackets in strings are text; unclosed ones still count */
+    size_t big = 100000;
+    char *text = malloc(big * 2 + 128);
+    size_t n = (size_t)sprintf(text, "[domains]\na.example = {\"action\":\"accept\",\"x\":\"");
+    memset(text + n, '[', big);
+    n += big;
+    n += (size_t)sprintf(text + n, "\\\"{\"}\nb.example = {\"x\":");
+    memset(text + n, '{', big);
+    n += big;
+    sprintf(text + n, "\nc.example = %s\n", "[[[[\"]]]]\"]]]]");
+    struct relay_config *cfg = load3(NULL, NULL, text);
+    CHECK_EQ(action(cfg, "a.example"), RELAY_ACTION_ACCEPT);
+    CHECK_EQ(action(cfg, "b.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(diag_line(cfg, "dest-too-deep"), 3);
+    CHECK_EQ(diag_line(cfg, "dest-not-object"), 4);
+    relay_config_free(cfg);
+    free(text);
 }
 
 int main(void)
@@ -59,6 +163,46 @@ int main(void)
     CHECK_EQ(route(cfg, "json.example", &hop, &any), RELAY_ROUTE_INVALID);
     relay_config_free(cfg);
 
+    /* Keys naming one domain with different meanings: the narrowest holds
+     * (1.0.2 never matched the upper-case key, haraka-config keeps the later
+     * of two equal keys), with an error on the later line. */
+    cfg = load3("[relay]\ndest_domains=true\nforce_routing=true\n", NULL,
+        "[domains]\n"
+        "example.org = {\"action\":\"deny\"}\n"                                  /* 2 */
+        "EXAMPLE.ORG = {\"action\":\"accept\"}\n"                                /* 3 */
+        "b.example = {\"action\":\"accept\"}\n"                                  /* 4 */
+        "B.Example = {\"action\":\"continue\"}\n"                                /* 5 */
+        "c.example = {\"action\":\"accept\"}\n"                                  /* 6 */
+        "C.EXAMPLE = {\"action\":\"accept\"\n"                                   /* 7: broken */
+        "d.example = {\"action\":\"accept\",\"nexthop\":\"192.0.2.1\"}\n"          /* 8 */
+        "D.example = {\"action\":\"accept\",\"nexthop\":\"192.0.2.2\"}\n"          /* 9 */
+        "e.example = {\"action\":\"continue\"}\n"                                /* 10 */
+        "e.example = {\"action\":\"continue\"}\n"                                /* 11 */
+        "f.example = {\"action\":\"deny\"}\n"                                    /* 12 */
+        "f.example = {\"action\":\"accept\"}\n");                                /* 13 */
+    uint32_t at = 0;
+    CHECK_EQ(relay_rcpt_action(cfg, "example.org", 11, &at), RELAY_ACTION_DENY);
+    CHECK_EQ(at, 2);
+    CHECK_EQ(action(cfg, "b.example"), RELAY_ACTION_CONTINUE);
+    CHECK_EQ(action(cfg, "c.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(action(cfg, "d.example"), RELAY_ACTION_ACCEPT);
+    CHECK_EQ(route(cfg, "d.example", &hop, &any), RELAY_ROUTE_INVALID); /* two routes: defer */
+    CHECK_EQ(action(cfg, "e.example"), RELAY_ACTION_CONTINUE);
+    CHECK_EQ(action(cfg, "f.example"), RELAY_ACTION_DENY);
+    CHECK_EQ(diag_line(cfg, "dest-conflicting-key"), 3);
+    CHECK_EQ(diag_line(cfg, "ini-duplicate-key"), 11); /* same meaning: a warning */
+    {
+        const struct relay_diagnostic *d;
+        size_t n = relay_diagnostics(cfg, &d), conflicts = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(d[i].code, "dest-conflicting-key") == 0) {
+                CHECK_EQ(d[i].severity, RELAY_ERROR);
+                conflicts++;
+            }
+        CHECK_EQ(conflicts, 5); /* lines 3, 5, 7, 9, 13 */
+    }
+    relay_config_free(cfg);
+
     /* no `any`: MX */
     cfg = load3(NULL, NULL, "[domains]\na.example = {\"action\":\"accept\"}\n");
     const char *h2 = NULL;
@@ -82,6 +226,46 @@ int main(void)
         if (!nexthop_check(bad[i]))
             fprintf(stderr, "  accepted: '%s'\n", bad[i]);
     }
+
+    /* URL routes: the host outbound (WHATWG URL) would use is the one a
+     * reader sees, or the route is refused and the message names it */
+    const char *good_urls[] = {"smtp://mx.example/", "smtp://mx.example:25/", "smtp://u:p%40x@mx.example",
+                               "lmtp://u-1.x_y~!$&'()*+,:p@mx.example:24", "smtp://u@[::1]:25"};
+    for (size_t i = 0; i < sizeof good_urls / sizeof good_urls[0]; i++) {
+        const char *why = nexthop_check(good_urls[i]);
+        CHECK(why == NULL);
+        if (why)
+            fprintf(stderr, "  refused: '%s': %s\n", good_urls[i], why);
+    }
+    struct {
+        const char *hop, *host;
+    } bad_urls[] = {
+        {"smtp://good.example/@evil.example", "outbound would use good.example;"},
+        {"smtp://good.example#@evil.example", "outbound would use good.example;"},
+        {"smtp://good.example?@evil.example", "outbound would use good.example;"},
+        {"lmtp://good.example:24/@evil.example:25", "outbound would use good.example;"},
+        {"smtp://u@good.example/x@evil.example", "outbound would use good.example;"},
+        {"smtp://[::1]:25/@evil.example", "outbound would use [::1];"},
+        {"smtp://good.example\\@evil.example", "outbound would use evil.example as the host"},
+        {"smtp://us er@good.example", "outbound would use good.example as the host"},
+        {"smtp://u:p\x01w@good.example", "outbound would use good.example as the host"},
+        {"smtp://\xc3\xbcser@good.example:25", "outbound would use good.example as the host"},
+        {"smtp://a@b@good.example", "outbound would use good.example as the host"},
+        {"smtp://u;x@good.example", "outbound would use good.example as the host"},
+        {"smtp://u:p:w@good.example", "outbound would use good.example as the host"},
+    };
+    for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
+        const char *why = nexthop_check(bad_urls[i].hop);
+        CHECK(why && strstr(why, bad_urls[i].host));
+        if (!why || !strstr(why, bad_urls[i].host))
+            fprintf(stderr, "  '%s': %s\n", bad_urls[i].hop, why ? why : "accepted");
+    }
+
+    /* a key that ends in '.': Haraka refuses such a recipient (501) */
+    cfg = load3(NULL, NULL, "[domains]\ngood.example. = {\"action\":\"accept\"}\nok.example = {\"action\":\"accept\"}\n");
+    CHECK_EQ(diag_line(cfg, "dest-bad-domain"), 2);
+    CHECK_EQ(action(cfg, "good.example"), RELAY_ACTION_UNLISTED);
+    relay_config_free(cfg);
 
     /* found by fuzz_rcpt: a domain with a NUL in it read past the end of a
      * stored name whose bytes it matched so far */
@@ -125,6 +309,8 @@ int main(void)
     CHECK(hop && strcmp(hop, "\"two.example\"") == 0);
     CHECK_EQ(route(cfg, "b.example", &hop, &any), RELAY_ROUTE_INVALID);
     relay_config_free(cfg);
+
+    check_deep_json();
 
     /* a key of a megabyte is named in a message of a sensible length */
     size_t big = 1000000;

@@ -35,13 +35,49 @@ int main(void)
     CHECK_EQ(settings_of("\xEF\xBB\xBF[relay]\nall=true\n"), RELAY_SET_ACL | RELAY_SET_ALL);
     /* later wins */
     CHECK_EQ(settings_of("[relay]\nall=true\nall=false\n"), RELAY_SET_ACL);
-    /* a NUL in a line: the line is refused, never half-read */
+    /* a NUL in a value: Haraka keeps it, so the value is no truth word; the
+     * line may turn the switch off, never on, and is never cut at the NUL */
     static const char nul[] = "[relay]\nall=true\nall=fal\0se\n";
     struct relay_config *c0 = relay_config_new();
     CHECK_EQ(relay_config_load(c0, RELAY_FILE_INI, nul, sizeof nul - 1), 1);
-    CHECK_EQ(relay_settings(c0), RELAY_SET_ACL | RELAY_SET_ALL);
+    CHECK_EQ(relay_settings(c0), RELAY_SET_ACL);
     CHECK_EQ(diag_line(c0, "ini-control-char"), 3);
     relay_config_free(c0);
+    static const char nul2[] = "[relay]\nacl=false\nacl=true\0x\n";
+    c0 = relay_config_new();
+    CHECK_EQ(relay_config_load(c0, RELAY_FILE_INI, nul2, sizeof nul2 - 1), 1);
+    CHECK_EQ(relay_settings(c0), 0);
+    relay_config_free(c0);
+
+    /* whitespace is JavaScript's \s, as in haraka-config: VT, FF, NBSP,
+     * U+2028, a BOM anywhere */
+    CHECK_EQ(settings_of("[relay]\nacl\xC2\xA0= false"), 0);
+    CHECK_EQ(settings_of("[relay]\nacl=false\f"), 0);
+    CHECK_EQ(settings_of("[relay]\f\nacl=false"), 0);
+    CHECK_EQ(settings_of("[relay]\nacl=\xE2\x80\xA8" "false\xE3\x80\x80"), 0);
+    CHECK_EQ(settings_of("[relay]\n\xEF\xBB\xBF" "acl=false"), 0);
+    CHECK_EQ(settings_of("[relay]\nacl=true\n[disabled]\f\nall=true\n"), RELAY_SET_ACL);
+    CHECK_EQ(settings_of("[relay]\nacl=true\n[disabled]\xC2\xA0\nall=true\n"), RELAY_SET_ACL);
+    CHECK_EQ(settings_of("[ \xE3\x80\x80relay\xC2\xA0]\nall=true\n"), RELAY_SET_ACL | RELAY_SET_ALL);
+    /* U+2028 inside a value: not a parameter line to Haraka */
+    CHECK_EQ(settings_of("[relay]\nall=tr\xE2\x80\xA8ue\n"), RELAY_SET_ACL);
+    /* nor in a comment: `;x\u2028` is an invalid line, so a backslash after
+     * it joins the next line; the next line may still turn acl off */
+    CHECK_EQ(settings_of("[relay]\n;x\xE2\x80\xA8\\\nacl=false\n"), 0);
+    CHECK_EQ(settings_of("[relay]\n\x01x\\\nacl=false\n"), 0);
+    CHECK_EQ(settings_of("[relay]\n\x01x\\\nall=true\n"), RELAY_SET_ACL);
+    /* a line that starts with '[' but is no header ends the section; the
+     * lines after it may turn switches off, never on */
+    CHECK_EQ(settings_of("[relay]\nacl=true\n[old] junk\nall=true\n"), RELAY_SET_ACL);
+    CHECK_EQ(settings_of("[relay]\nacl=true\n[x]\x01\nacl=false\n"), 0);
+    CHECK_EQ(settings_of("[relay]\n[x]=1\nall=true\n[relay]\nforce_routing=on\n"),
+             RELAY_SET_ACL | RELAY_SET_FORCE_ROUTING);
+    /* all on for sure and dest_domains on in some reading: on (it narrows) */
+    CHECK_EQ(settings_of("[relay]\nall=true\ndest_domains=true\n[x] junk\ndest_domains=false\n"),
+             RELAY_SET_ACL | RELAY_SET_ALL | RELAY_SET_DEST_DOMAINS);
+    CHECK_EQ(settings_of("[relay]\nall=true\ndest_domains[]=x\n"),
+             RELAY_SET_ACL | RELAY_SET_ALL | RELAY_SET_DEST_DOMAINS);
+    CHECK_EQ(settings_of("[relay]\nall=true\n[x] junk\nall=false\n"), RELAY_SET_ACL);
 
     struct relay_config *cfg = load3("[relay]\nall=true\nfoo=1\nacl=maybe\n[x]\nbad line here\nall=true\nall=true\\", NULL, NULL);
     CHECK_EQ(diag_line(cfg, "open-relay"), 2);
@@ -54,6 +90,32 @@ int main(void)
 
     cfg = load3("[relay]\nall=true\nall=false\n", NULL, NULL);
     CHECK_EQ(diag_line(cfg, "ini-duplicate-key"), 3);
+    relay_config_free(cfg);
+
+    /* relay_dest_domains.ini: a header ending in VT is a header; a line that
+     * starts with '[' but is no header ends [domains] and refuses the
+     * domains after it; unsafe keys and `name[]` keys are never accepted */
+    cfg = load3(NULL, NULL, "[domains]\ngood.example = {\"action\":\"accept\"}\n[old]\v\n"
+                            "evil.example = {\"action\":\"accept\"}\n");
+    CHECK_EQ(action(cfg, "good.example"), RELAY_ACTION_ACCEPT);
+    CHECK_EQ(action(cfg, "evil.example"), RELAY_ACTION_UNLISTED);
+    relay_config_free(cfg);
+    cfg = load3(NULL, NULL, "[domains]\ngood.example = {\"action\":\"accept\"}\n[old] junk\n"
+                            "evil.example = {\"action\":\"accept\"}\n[domains]\nx.example = {\"action\":\"accept\"}\n");
+    CHECK_EQ(action(cfg, "evil.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(action(cfg, "x.example"), RELAY_ACTION_ACCEPT);
+    CHECK_EQ(diag_line(cfg, "ini-invalid-line"), 3);
+    relay_config_free(cfg);
+    cfg = load3(NULL, NULL, "[domains]\nconstructor = {\"action\":\"accept\"}\n__proto__[] = {\"action\":\"accept\"}\n"
+                            "good.example[] = {\"action\":\"accept\"}\n"
+                            "bad.example = {\"action\":\"accept\"}\x7f\n");
+    CHECK_EQ(action(cfg, "constructor"), RELAY_ACTION_UNLISTED);
+    CHECK_EQ(action(cfg, "__proto__"), RELAY_ACTION_UNLISTED);
+    CHECK_EQ(action(cfg, "good.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(action(cfg, "bad.example"), RELAY_ACTION_INVALID);
+    CHECK_EQ(diag_line(cfg, "ini-unsafe-key"), 2);
+    CHECK_EQ(diag_line(cfg, "ini-array-key"), 4);
+    CHECK_EQ(diag_line(cfg, "ini-control-char"), 5);
     relay_config_free(cfg);
 
     /* a long line (1 MB) is read whole */

@@ -147,7 +147,50 @@ static long ref_prefix(const char *s, size_t n, unsigned max)
     return v <= (long)max ? v : -1;
 }
 
-static int ref_blank(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
+/* JavaScript's \s (what haraka-config's trim removes), from a code point. */
+static int ref_js_space(uint32_t c)
+{
+    return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+           c == 0x205f || c == 0x3000 || c == 0xfeff;
+}
+
+/* Decodes one well-formed UTF-8 sequence at s: its length, or 0. */
+static size_t ref_utf8(const char *s, size_t n, uint32_t *cp)
+{
+    const uint8_t *u = (const uint8_t *)s;
+    size_t len = !n ? 0 : u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3
+               : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (!len || len > n)
+        return 0;
+    uint32_t c = len == 1 ? u[0] : u[0] & (0x7f >> len);
+    for (size_t k = 1; k < len; k++) {
+        if ((u[k] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (u[k] & 0x3f);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* Length of the whitespace character at the start / at the end of s, or 0. */
+static size_t ref_blank_at(const char *s, size_t n)
+{
+    uint32_t c;
+    size_t len = ref_utf8(s, n, &c);
+    return len && ref_js_space(c) ? len : 0;
+}
+
+static size_t ref_blank_before(const char *s, size_t n)
+{
+    for (size_t k = 1; k <= 4 && k <= n; k++)
+        if (ref_blank_at(s + n - k, k) == k)
+            return k;
+    return 0;
+}
 
 /* One trimmed entry to a block; 0 when the entry is not valid. */
 static int ref_entry(const char *s, size_t n, uint32_t line, struct ref_block *b)
@@ -185,17 +228,18 @@ static size_t ref_parse(const uint8_t *text, size_t len, struct ref_block *out, 
         line++;
         const char *s = (const char *)text + start;
         size_t n = end - start;
-        if (line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-            s += 3, n -= 3;
-        while (n && ref_blank(*s))
-            s++, n--;
+        /* haraka-config's 'list': whitespace is JavaScript's \s (a BOM too,
+         * on any line), then 1.0.2 cuts at '#' and trims again */
+        size_t k;
+        while ((k = ref_blank_at(s, n)) != 0)
+            s += k, n -= k;
         if (n == 0 || *s == '#' || *s == ';')
             continue;
         const char *hash = memchr(s, '#', n);
         if (hash)
             n = (size_t)(hash - s);
-        while (n && ref_blank(s[n - 1]))
-            n--;
+        while ((k = ref_blank_before(s, n)) != 0)
+            n -= k;
         if (ref_entry(s, n, line, &out[count]))
             count++;
     }

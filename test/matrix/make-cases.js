@@ -80,18 +80,29 @@ const HAND = [
     clients: ['192.0.2.1', '198.51.100.1'],
   },
   {
-    name: 'json nested 999 deep, and 100000 deep',
+    name: 'json nested 64 deep (the limit), and 100000 deep',
     loads: [
       ['relay.ini', ON],
-      ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deep.example', depth: 998 }],
+      ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deep.example', depth: 63 }],
       ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deeper.example', depth: 100000 }],
     ],
     domains: ['deep.example', 'deeper.example'],
   },
   {
     name: 'deep json kept',
-    loads: [['relay.ini', ON], ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deep.example', depth: 998 }]],
+    loads: [['relay.ini', ON], ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deep.example', depth: 63 }]],
     domains: ['deep.example'],
+  },
+  {
+    name: 'json nested 65 and 855 deep refused',
+    loads: [
+      ['relay.ini', ON],
+      ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deep.example', depth: 64 }],
+      ['relay.ini', ON],
+      ['relay_dest_domains.ini', { generate: 'deep-json', key: 'deeper.example', depth: 854 }],
+      ['relay.ini', ON],
+    ],
+    domains: ['deep.example', 'deeper.example'],
   },
   {
     name: '100000 acl lines (memory grows)',
