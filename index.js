@@ -28,8 +28,11 @@ const path = require('node:path')
 const { OK, CONT, DENY, DENYSOFT } = require('haraka-constants')
 
 const { createEngine, FILES } = require('./js/engine')
-const { destDomainsAnswer } = require('./js/decide')
+// outboundRoute: a route as outbound can use it (an [IPv6] URL host bare,
+// a password out of Haraka's log; see js/decide.js)
+const { aclAddress, destDomainsAnswer, outboundRoute } = require('./js/decide')
 const { decodeConfigBytes } = require('./js/config-text')
+const { safeLine } = require('./js/safe-text')
 
 const NOTE = 'relay-wasm'
 const TEMPFAIL = 'temporary failure in relay-wasm'
@@ -164,6 +167,9 @@ exports.load_relay_file = function (file, { quiet = false, text } = {}) {
       return this.load_failure(file, `reading ${file}: ${err.message}`)
     }
   }
+  // issue 12: a large text is made ready off the event loop (js/reloader.js); this runs again when it is
+  const again = (err) => (err && this.logwarn(`${file}: ${err.message}; loading it here`), this.load_relay_file(file, { text }))
+  if (!quiet && require('./js/reloader').defer(this.engine, file, text, again)) return
   let errors
   try {
     const notes = this.encoding_notes.get(file)
@@ -186,7 +192,7 @@ exports.load_relay_file = function (file, { quiet = false, text } = {}) {
 // it succeeds.
 exports.load_failure = function (file, why) {
   this.load_failed.set(file, why)
-  this.logcrit(`${why}; answering DENYSOFT for what ${file} decides until it loads`)
+  this.logcrit(safeLine(`${why}; answering DENYSOFT for what ${file} decides until it loads`))
 }
 
 // Why a decision that needs `files` cannot be made now, or null.
@@ -205,7 +211,7 @@ exports.log_diagnostics = function (wanted) {
   }
   const seen = new Set()
   for (const d of list) {
-    const line = `${d.file}:${d.line}: ${d.severity}: ${d.message} [${d.code}]`
+    const line = safeLine(`${d.file}:${d.line}: ${d.severity}: ${d.message} [${d.code}]`)
     seen.add(line)
     if (!wanted(d, !this.logged_diagnostics.has(line))) continue
     if (d.severity === 'error') this.logerror(line)
@@ -218,7 +224,7 @@ exports.log_diagnostics = function (wanted) {
 // The engine threw (a wasm trap or anything else): log it, start a fresh
 // instance with the last texts, and let the caller answer DENYSOFT.
 exports.engine_failed = function (what, err) {
-  this.logcrit(`engine failure while ${what}: ${err?.stack || err}`)
+  this.logcrit(safeLine(`engine failure while ${what}: ${err?.stack || err}`))
   try {
     this.engine.reset()
   } catch (err2) {
@@ -235,7 +241,22 @@ function conn_note(connection) {
   return notes[NOTE]
 }
 
+// connect_init runs again when the client sends a further PROXY line
+// (Haraka keeps the PROXY permission for the whole session), with the
+// address that line names.  The ACL is asked once per connection, about the
+// first address Haraka settled on; a later change of address never grants
+// relaying (Haraka has cleared the flag by then).
 exports.acl = function (next, connection) {
+  const note = conn_note(connection)
+  const ip = String(connection.remote?.ip ?? '')
+  if (note.acl_ip !== undefined && note.acl_ip !== ip) {
+    connection.logwarn(this, safeLine(`client address changed from ${note.acl_ip} to ${ip} (a further PROXY line): relay_acl_allow is not asked again, and this connection does not relay by address`))
+    connection.results.add(this, { fail: 'acl(address changed)' })
+    note.acl_changed = true
+    return next()
+  }
+  note.acl_ip = ip
+  if (note.acl_changed) return next()
   const down = this.unavailable(INI, ACL)
   if (down) {
     // connect_init's answer is ignored by Haraka: keep the failure on the
@@ -246,7 +267,8 @@ exports.acl = function (next, connection) {
   let hit
   try {
     if (!this.engine.settings().acl) return next()
-    hit = this.engine.aclMatch(String(connection.remote?.ip ?? ''))
+    // without an IPv6 zone id (fe80::1%eth0): one rule with relay-check
+    hit = this.engine.aclMatch(aclAddress(ip))
   } catch (err) {
     this.engine_failed('checking relay_acl_allow', err)
     conn_note(connection).tempfail = 'relay_acl_allow could not be checked'
@@ -354,7 +376,7 @@ exports.dest_domains = function (next, connection, params) {
   }
 
   if (r.action === 'invalid') {
-    connection.logerror(this, `relay_dest_domains.ini line ${r.line}: entry for ${domain} is invalid; refusing the recipient`)
+    connection.logerror(this, safeLine(`relay_dest_domains.ini line ${r.line}: entry for ${domain} is invalid; refusing the recipient`))
   }
   // one table of answers, shared with relay-check and the validator page
   const answer = destDomainsAnswer(r.action)
@@ -375,7 +397,7 @@ exports.rcpt = function (next, connection, params) {
   if (!connection.relaying) {
     const down = this.unavailable(INI) || connection.notes?.[NOTE]?.tempfail
     if (down) {
-      connection.logwarn(this, `DENYSOFT: ${down}`)
+      connection.logwarn(this, safeLine(`DENYSOFT: ${down}`))
       return next(DENYSOFT, TEMPFAIL)
     }
   }
@@ -396,18 +418,22 @@ exports.all = function (next, connection, params) {
     this.engine_failed('reading relay.ini settings', err)
     return next(DENYSOFT, TEMPFAIL)
   }
-  connection.loginfo(this, `confirming recipient ${params?.[0]}`)
+  connection.loginfo(this, safeLine(`confirming recipient ${params?.[0]}`))
   if (connection.transaction && !connection.relaying) grant(connection, params?.[0], false)
   next(OK)
 }
 
 // ---- get_mx -------------------------------------------------------------
 
+// With force_routing on: a domain with an entry goes to its nexthop, or by
+// MX when the entry gives none; a domain without an entry to the nexthop of
+// `any`, else by MX (as in haraka-plugin-relay 1.0.2).  A route that cannot
+// be read is deferred whole, with why in the log, never guessed.
 exports.force_routing = function (next, hmail, domain) {
   const dom = String(domain ?? '').toLowerCase()
   const down = this.unavailable(INI, DOMAINS)
   if (down) {
-    this.logcrit(`routing ${dom}: ${down}; deferring`)
+    this.logcrit(safeLine(`routing ${dom}: ${down}; deferring`))
     return next(DENYSOFT, TEMPFAIL)
   }
   let route
@@ -422,10 +448,10 @@ exports.force_routing = function (next, hmail, domain) {
     case 'mx':
       return next()
     case 'nexthop':
-      this.logdebug(`using ${JSON.stringify(route.nexthop)} for ${dom} (${route.key}, line ${route.line})`)
-      return next(OK, route.nexthop)
+      this.logdebug(safeLine(`using ${JSON.stringify(route.nexthop)} for ${dom} (${route.key}, line ${route.line})`))
+      return next(OK, outboundRoute(route.nexthop))
   }
-  const msg = `invalid route for ${dom} in relay_dest_domains.ini line ${route.line}`
-  this.logerror(`${msg} (entry ${route.key}); deferring`)
+  const msg = safeLine(`invalid route for ${dom} in relay_dest_domains.ini line ${route.line}: ${route.why}`)
+  this.logerror(`${msg} (entry ${safeLine(route.key)}); deferring`)
   next(DENYSOFT, msg)
 }

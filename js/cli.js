@@ -4,6 +4,7 @@
  *
  *   relay-check [CONFIG_DIR] [--strict] [--format text|json|github]
  *               [--ip ADDRESS [--auth] --rcpt ADDRESS [--rcpt ADDRESS ...]]
+ *               [--follow-symlinks]
  *
  * Reads relay.ini, relay_acl_allow and relay_dest_domains.ini from
  * CONFIG_DIR (default ./config; a missing file means its defaults) into the
@@ -11,6 +12,11 @@
  * what the plugin would answer that client (js/decide.js).
  * Exit status: 0 no error, 1 an error (or with --strict a warning),
  * 2 a usage or I/O problem.
+ *
+ * Its output is read by people, terminals and CI runners, and the config
+ * it checks may come from anyone: every line it writes, to stdout or
+ * stderr, goes through write() below and js/safe-text.js (no raw control
+ * or bidi character, no runner command, no password).
  */
 'use strict'
 
@@ -21,6 +27,7 @@ const { parseArgs } = require('node:util')
 const { createEngine, FILES } = require('./engine')
 const { decide } = require('./decide')
 const { MAX_FILE_BYTES, decodeConfigBytes, formatDiagnostic, counts, countText } = require('./config-text')
+const { safeLine, safeJson, githubCommand } = require('./safe-text')
 
 const USAGE = `usage: relay-check [CONFIG_DIR] [options]
 
@@ -33,6 +40,8 @@ options:
   --ip ADDRESS           a client address: say what the plugin answers it
   --auth                 the client has authenticated (SMTP AUTH)
   --rcpt ADDRESS         a recipient (repeat for several, in order); needs --ip
+  --follow-symlinks      read a file that is a symbolic link to a place
+                         outside CONFIG_DIR (refused otherwise)
   -h, --help             this text
   --version              the version of the package
 
@@ -57,6 +66,7 @@ function parse(argv) {
         ip: { type: 'string' },
         auth: { type: 'boolean' },
         rcpt: { type: 'string', multiple: true },
+        'follow-symlinks': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -74,6 +84,7 @@ function parse(argv) {
   return {
     dir: positionals[0] ?? 'config',
     strict: !!values.strict,
+    followSymlinks: !!values['follow-symlinks'],
     format,
     // the address as given: Haraka hands the plugin connection.remote.ip untrimmed
     question: values.ip === undefined ? null : { ip: values.ip, auth: !!values.auth, rcpts },
@@ -96,8 +107,11 @@ function reason(err) {
 }
 
 /* The three files as the plugin reads them: { text, diagnostics } each,
- * text '' for a missing file (its defaults). */
-function readConfig(dir) {
+ * text '' for a missing file (its defaults).  A file that is a symbolic
+ * link to a place outside `dir` is not read unless followSymlinks: the
+ * config of a pull request must not make the check read (and quote) the
+ * runner's other files. */
+function readConfig(dir, { followSymlinks = false } = {}) {
   let st
   try {
     st = fs.statSync(dir)
@@ -111,14 +125,48 @@ function readConfig(dir) {
     throw new Fail(`cannot read config directory ${dir}: ${reason(err)}`)
   }
   const texts = {}
-  for (const file of FILES) texts[file] = readOne(path.join(dir, file))
+  for (const file of FILES) {
+    const p = path.join(dir, file)
+    texts[file] = readOne(p, followSymlinks ? p : inside(dir, p))
+  }
   return texts
 }
 
-function readOne(p) {
+/* Where to open `p` from: p itself when it is no symbolic link, its real
+ * path when it is one that stays inside `dir`; a link out of `dir` is
+ * refused, saying so.  A link to nothing is a missing file, as for Haraka. */
+function inside(dir, p) {
+  let st
+  try {
+    st = fs.lstatSync(p)
+  } catch (err) {
+    if (err.code === 'ENOENT') return p
+    throw new Fail(`${p}: cannot read: ${reason(err)}`)
+  }
+  if (!st.isSymbolicLink()) return p
+  let real, root
+  try {
+    real = fs.realpathSync(p)
+    root = fs.realpathSync(dir)
+  } catch (err) {
+    if (err.code === 'ENOENT') return p // dangling: read as missing
+    throw new Fail(`${p}: cannot read: ${reason(err)}`)
+  }
+  const rel = path.relative(root, real)
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new Fail(`${p}: a symbolic link to ${real}, outside ${dir}: not followed (--follow-symlinks reads it)`)
+  }
+  return real
+}
+
+/* Reads the file at `from` (p, or the real path of a link checked by
+ * inside()); messages name p. */
+function readOne(p, from = p) {
   let fd
   try {
-    fd = fs.openSync(p, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+    // no link is followed at the last step from here: inside() resolved it
+    const noFollow = from !== p ? (fs.constants.O_NOFOLLOW ?? 0) : 0
+    fd = fs.openSync(from, fs.constants.O_RDONLY | noFollow | (fs.constants.O_NONBLOCK ?? 0))
   } catch (err) {
     if (err.code === 'ENOENT') return { text: '', diagnostics: [] } // missing: the defaults
     throw new Fail(`${p}: cannot read: ${reason(err)}`)
@@ -160,21 +208,14 @@ function loadEngine(dir, texts) {
   return engine
 }
 
-/* GitHub Actions workflow commands: data escapes %, CR, LF; properties also : and , */
-function ghData(s) {
-  return String(s).replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
-}
-function ghProp(s) {
-  return ghData(s).replace(/:/g, '%3A').replace(/,/g, '%2C')
-}
-
+/* A GitHub Actions annotation, as an entry for write(). */
 function githubLine(d, file) {
   const kind = d.severity === 'error' ? 'error' : d.severity === 'warning' ? 'warning' : 'notice'
-  const props = [`file=${ghProp(file)}`]
-  if (d.line) props.push(`line=${d.line}`)
-  if (d.line && d.column) props.push(`col=${d.column}`)
-  props.push(`title=${ghProp(`relay-check ${d.code}`)}`)
-  return `::${kind} ${props.join(',')}::${ghData(`${d.message} [${d.code}]`)}`
+  const props = [['file', file]]
+  if (d.line) props.push(['line', d.line])
+  if (d.line && d.column) props.push(['col', d.column])
+  props.push(['title', `relay-check ${d.code}`])
+  return { annotation: [kind, props, `${d.message} [${d.code}]`] }
 }
 
 function decisionText(dec) {
@@ -197,14 +238,14 @@ function settingsText(s) {
 function main(argv, out) {
   const opts = parse(argv)
   if (opts.help) {
-    out.push(USAGE)
+    out.push(...USAGE.split('\n'))
     return 0
   }
   if (opts.version) {
     out.push(require('../package.json').version)
     return 0
   }
-  const texts = readConfig(opts.dir)
+  const texts = readConfig(opts.dir, { followSymlinks: opts.followSymlinks })
   const engine = loadEngine(opts.dir, texts)
   const diagnostics = engine.diagnostics()
   const settings = engine.settings()
@@ -224,7 +265,7 @@ function main(argv, out) {
     }))
     const doc = { diagnostics: list, settings }
     if (decision) doc.decision = { client: decision.client, recipients: decision.recipients }
-    out.push(JSON.stringify(doc, null, 2))
+    out.push({ json: doc })
   } else {
     const base = process.env.GITHUB_WORKSPACE || process.cwd()
     for (const d of diagnostics) {
@@ -241,6 +282,17 @@ function main(argv, out) {
   return c.error || (opts.strict && c.warning) ? 1 : 0
 }
 
+/* The one way out: every line relay-check writes passes here, whatever
+ * its origin.  An entry is a line of text (safeLine: escaped, masked, no
+ * runner command), { annotation: [kind, props, data] } (a workflow
+ * command, escaped as GitHub documents it) or { json: value } (safeJson). */
+function write(stream, entries) {
+  const lines = entries.map((e) =>
+    typeof e === 'string' ? safeLine(e) : e.annotation ? githubCommand(...e.annotation) : safeJson(e.json, 2),
+  )
+  if (lines.length) stream.write(`${lines.join('\n')}\n`)
+}
+
 function run(argv = process.argv.slice(2)) {
   const out = []
   let status
@@ -248,13 +300,14 @@ function run(argv = process.argv.slice(2)) {
     status = main(argv, out)
   } catch (err) {
     const msg = err instanceof Fail ? err.message : `internal error: ${err?.message ?? err}`
-    process.stderr.write(`relay-check: ${msg}\n`)
+    const lines = [`relay-check: ${msg}`]
     if (err instanceof Fail && /^(one CONFIG_DIR|--|Unknown option|Option|Unexpected argument)/.test(msg)) {
-      process.stderr.write("Try 'relay-check --help'.\n")
+      lines.push("Try 'relay-check --help'.")
     }
+    write(process.stderr, lines)
     return 2
   }
-  if (out.length) process.stdout.write(`${out.join('\n')}\n`)
+  write(process.stdout, out)
   return status
 }
 

@@ -55,6 +55,14 @@
    *     -> { text: string, diagnostics: [{ file, line, column, severity, code, message }] }
    * For the CLI, the validator page and the plugin (index.js). */
   function decodeConfigBytes(bytes, file) {
+    // Nearly every file is UTF-8 throughout: then a decoder that refuses bad
+    // bytes gives the same text, and there is nothing to report (one pass;
+    // the scan below costs about 3 ns a byte, 150 ms for a 50 MB file).
+    try {
+      return { text: new TextDecoder('utf-8', { ignoreBOM: true, fatal: true }).decode(bytes), diagnostics: [] }
+    } catch {
+      // some bytes are not UTF-8: decode them as U+FFFD and say where
+    }
     const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
     const diagnostics = []
     let line = 1

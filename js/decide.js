@@ -23,9 +23,12 @@
  *  - rcpt, hook all (runs after): with dest_domains=false, all=true -> 250;
  *    otherwise no plugin vouched and Haraka answers 550 "I cannot deliver
  *    mail for <address>".
- *  - get_mx (outbound, for accepted recipients): with force_routing=true the
- *    nexthop of the domain, else of `any`, else the MX; a broken entry
- *    defers the mail.
+ *  - get_mx (outbound, for accepted recipients): with force_routing=true a
+ *    domain with an entry goes to its nexthop, or by MX when it gives none;
+ *    a domain without an entry to the nexthop of `any`, else by MX (as in
+ *    1.0.2).  A route that cannot be read defers the mail (the recipient is
+ *    still answered by the entry's action).  The route is handed to
+ *    outbound as outboundRoute() makes it.
  */
 'use strict'
 ;(function (root, factory) {
@@ -305,10 +308,19 @@
     return d ? d.line : 0
   }
 
+  /* The address relay_acl_allow is asked about (the plugin's rule too):
+   * an IPv6 address without its zone id (fe80::1%eth0, as Haraka hands
+   * link-local peers and PROXY lines); anything else as it is. */
+  function aclAddress(ip) {
+    const s = String(ip == null ? '' : ip)
+    const pct = s.indexOf('%')
+    return pct > 0 && s.includes(':') ? s.slice(0, pct) : s
+  }
+
   function decideClient(core, settings, ip, auth) {
-    const valid = isIpAddress(core, ip)
+    const valid = isIpAddress(core, aclAddress(ip))
     const client = { ip, auth, valid, relay: false, why: 'none', file: null, line: 0, explain: '' }
-    const hit = settings.acl && valid ? core.aclMatch(ip) : null
+    const hit = settings.acl && valid ? core.aclMatch(aclAddress(ip)) : null
     if (hit) {
       Object.assign(client, { relay: true, why: 'acl', file: ACL_FILE, line: hit.line })
       client.explain = `${ACL_FILE} line ${hit.line} lists ${ip}: the client may relay to any domain`
@@ -334,25 +346,80 @@
     return client
   }
 
+  /* What the plugin hands outbound (the get_mx hook) for a route: a nexthop
+   * text or an array of them.  Outbound reads a URL with new URL(), whose
+   * hostname keeps the brackets of an IPv6 address ("[::1]"), an address
+   * it cannot connect to ("Tried all MXs"); such an element is handed on as
+   * an object, read as HarakaMx.fromUrl reads the URL but with the address
+   * bare.  Every other element is handed on as written. */
+  /* A URL with a password is handed on as an object too, its auth_pass not
+   * enumerable: Haraka logs what get_mx answers (a string as it is, an
+   * object through JSON.stringify or a spread copy), and the password must
+   * not reach its log.  Outbound reads the property all the same. */
+  function outboundHop(hop) {
+    if (typeof hop !== 'string' || !/^[sl]mtp:\/\//.test(hop)) return hop
+    let url
+    try {
+      url = new URL(hop)
+    } catch {
+      return hop
+    }
+    const bracketed = url.hostname.startsWith('[')
+    if (!bracketed && !url.password) return hop
+    const mx = { exchange: (bracketed ? url.hostname.slice(1, -1) : url.hostname).toLowerCase() }
+    if (url.port) mx.port = parseInt(url.port, 10)
+    if (url.protocol === 'lmtp:') mx.using_lmtp = true
+    if (url.username) mx.auth_user = url.username
+    if (url.password) Object.defineProperty(mx, 'auth_pass', { value: url.password, enumerable: false })
+    return mx
+  }
+
+  function outboundRoute(nexthop) {
+    return Array.isArray(nexthop) ? nexthop.map(outboundHop) : outboundHop(nexthop)
+  }
+
+  /* The same, to be shown: a password in an object as *** (one in a URL
+   * text is masked where the text is printed, js/safe-text.js). */
+  function shownOutbound(nexthop) {
+    const hide = (mx) => (mx && typeof mx === 'object' && mx.auth_pass !== undefined ? { ...mx, auth_pass: '***' } : mx)
+    const out = outboundRoute(nexthop)
+    return Array.isArray(out) ? out.map(hide) : hide(out)
+  }
+
   function decideRoute(core, settings, domain) {
     if (!settings.force_routing) {
       return { status: 'mx', explain: `MX lookup for ${domain || 'the domain'} (force_routing=false)` }
     }
     const r = core.route(domain)
     if (r.status === 'mx') {
-      return { status: 'mx', explain: `MX lookup for ${domain || 'the domain'}: no nexthop for it and no \`any\` entry` }
+      // `any` is for the domains without an entry, as in 1.0.2
+      const own = domain ? core.rcpt(domain) : { action: 'unlisted' }
+      const why =
+        own.action === 'unlisted'
+          ? 'it has no entry and no `any` entry gives a nexthop'
+          : `its entry (${DOMAINS_FILE} line ${own.line}) gives no nexthop, and \`any\` routes only domains without an entry`
+      return { status: 'mx', explain: `MX lookup for ${domain || 'the domain'}: ${why}` }
     }
     const where = `entry ${r.key}, ${DOMAINS_FILE} line ${r.line}`
     if (r.status === 'nexthop') {
       const hop = Array.isArray(r.nexthop) ? r.nexthop.join(', ') : r.nexthop
-      return { status: 'nexthop', nexthop: r.nexthop, key: r.key, file: DOMAINS_FILE, line: r.line, explain: `nexthop ${hop} (${where})` }
+      return {
+        status: 'nexthop',
+        nexthop: r.nexthop,
+        outbound: shownOutbound(r.nexthop),
+        key: r.key,
+        file: DOMAINS_FILE,
+        line: r.line,
+        explain: `nexthop ${hop} (${where})`,
+      }
     }
     return {
       status: 'invalid',
       key: r.key,
       file: DOMAINS_FILE,
       line: r.line,
-      explain: `deferred: the route of the ${where} cannot be read, so outbound keeps the mail queued (temporary failure)`,
+      why: r.why,
+      explain: `deferred: the route of the ${where} cannot be used (${r.why}), so outbound keeps the mail queued (temporary failure)`,
     }
   }
 
@@ -410,7 +477,9 @@
    *     client: { ip, auth, valid, relay, why: 'acl'|'auth'|'none', file, line, explain },
    *     recipients: [{ address, domain, accepted, code, message, reason, file, line,
    *                    explain, route: null | { status: 'mx'|'nexthop'|'invalid',
-   *                    nexthop?, key?, file?, line?, explain } }] }
+   *                    nexthop? (as written), outbound? (what get_mx is handed,
+   *                    a password in it as ***),
+   *                    why? (invalid: what is wrong), key?, file?, line?, explain } }] }
    * The RelayCore may throw RelayTrap; the plugin answers DENYSOFT then. */
   function decide(core, { ip = '', auth = false, rcpts = [] } = {}) {
     const settings = core.settings()
@@ -421,5 +490,5 @@
     return { settings, client, recipients }
   }
 
-  return { decide, destDomainsAnswer, parseRecipient, domainToASCII, splitRecipients, isIpAddress, NOT_ALLOWED, NOT_HERE }
+  return { decide, destDomainsAnswer, outboundRoute, parseRecipient, domainToASCII, splitRecipients, isIpAddress, aclAddress, NOT_ALLOWED, NOT_HERE }
 })

@@ -11,7 +11,10 @@ const path = require('node:path')
 
 const { RelayCore, RelayTrap, FILES } = require('./wasm-module')
 
-const WASM_PATH = path.join(__dirname, '..', 'wasm', 'relay.wasm')
+// RELAY_WASM_MODULE names another build of the module: the tests use it for
+// the build that traps on purpose (preset wasm-test-traps).  Unset, the
+// committed wasm/relay.wasm is loaded.
+const WASM_PATH = process.env.RELAY_WASM_MODULE || path.join(__dirname, '..', 'wasm', 'relay.wasm')
 let compiled = null
 
 function wasmModule() {

@@ -28,7 +28,6 @@
    * refetches the memory view on every call anyway, so it needs no action. */
   const IMPORTS = { env: { emscripten_notify_memory_growth() {} } }
   const SHORT_INPUT = 1024 /* bytes of input buffer kept for questions */
-  const RCPT_CACHE_SIZE = 4096 /* domains whose answers are kept; then start over */
   const UNLISTED = Object.freeze({ action: 'unlisted', line: 0 })
   const encoder = new TextEncoder()
   const decoder = new TextDecoder()
@@ -58,6 +57,7 @@
     }
 
     _start() {
+      this._ready = null
       const instance = new WebAssembly.Instance(this.module, IMPORTS)
       this.exports = instance.exports
       this._u8 = new Uint8Array(this.exports.memory.buffer)
@@ -66,7 +66,6 @@
       if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
       this.broken = false
       this._settings = null
-      this._rcptCache = new Map()
       for (let i = 0; i < FILES.length; i++) {
         if (this.texts[i] !== '') this._loadText(i, this.texts[i])
       }
@@ -134,13 +133,21 @@
 
     _loadText(index, text) {
       const e = this.exports
-      const bytes = encoder.encode(text)
-      const ptr = e.relay_input(bytes.length)
+      // ASCII text (nearly every config) is encoded straight into the
+      // module's memory: its UTF-8 is as long as the string, and encodeInto
+      // reads it whole.  Otherwise the UTF-8 is longer: encode, then copy.
+      let len = text.length
+      let ptr = e.relay_input(len)
       if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
-      this._bytes().set(bytes, ptr)
-      const errors = e.relay_load(this.cfg, index, bytes.length)
+      if (encoder.encodeInto(text, this._bytes().subarray(ptr, ptr + len)).read !== len) {
+        const bytes = encoder.encode(text)
+        len = bytes.length
+        ptr = e.relay_input(len)
+        if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
+        this._bytes().set(bytes, ptr)
+      }
+      const errors = e.relay_load(this.cfg, index, len)
       if (index === 0) this._settings = null
-      if (index === 2) this._rcptCache.clear()
       this._reserveInput() // the load may have given a large buffer back
       return errors
     }
@@ -149,15 +156,112 @@
      * errors in it; bad lines are diagnostics, never exceptions.  notes:
      * diagnostics about this text found before the module saw it (those of
      * decodeConfigBytes in js/config-text.js), listed with the module's own
-     * until the file is loaded again. */
+     * until the file is loaded again.  When an instance holding exactly
+     * this text (and the other two in force) has been made ready elsewhere
+     * (prepare, below), it is put in force instead: no parsing here. */
     load(file, text, notes) {
       const index = fileIndex(file)
       text = text == null ? '' : String(text)
-      const errors = this._call(() => this._loadText(index, text))
+      const ready = this._ready
+      let errors
+      if (ready && ready.index === index && this.isReady(file, text)) {
+        this._adopt(ready)
+        errors = ready.errors
+      } else {
+        errors = this._call(() => this._loadText(index, text))
+      }
       if (errors < 0) throw new RelayTrap(`relay.wasm: out of memory reading ${file}; its previous text stays in force`)
       this.texts[index] = text
       this.notes[index] = Array.isArray(notes) ? notes.map((d) => ({ line: d.line, column: d.column, file, severity: d.severity, code: d.code, message: d.message })) : []
       return errors + this.notes[index].filter((d) => d.severity === 'error').length
+    }
+
+    /* ---- an instance made ready elsewhere (issue 12) --------------------
+     * All the state of an instance of relay.wasm is in its memory: the
+     * module imports nothing, its table never changes, and its one mutable
+     * global, the stack pointer, is back at its start between calls
+     * (scripts/build.js checks that shape).  So a fresh instance whose
+     * memory is made a byte-for-byte copy of another's is that instance.
+     * js/reloader.js lets a worker thread load a big file (with the other
+     * two in force) into an instance of its own and send its memory here;
+     * the copy is made in slices between other work (prepare(), then
+     * step() until it returns true), and load() of that very text then
+     * swaps instances in O(1). */
+
+    /* In the worker: one file's text as UTF-8 bytes, in pieces (Uint8Arrays)
+     * one after the other, loaded as load() does (errors, or -1 when memory
+     * ran out). */
+    loadBytes(file, pieces) {
+      const index = fileIndex(file)
+      const len = pieces.reduce((n, p) => n + p.length, 0)
+      return this._call((e) => {
+        let ptr = e.relay_input(len)
+        if (!ptr) return -1
+        for (const p of pieces) {
+          this._bytes().set(p, ptr)
+          ptr += p.length
+        }
+        const errors = e.relay_load(this.cfg, index, len)
+        this._reserveInput()
+        return errors
+      })
+    }
+
+    /* In the worker: a copy of this instance's memory, and where its config is. */
+    image() {
+      return { memory: this.exports.memory.buffer.slice(0), cfg: this.cfg }
+    }
+
+    /* Here: begins making ready an instance whose memory will be `image`,
+     * for `text` of `file` (with `texts`, the three texts it holds, and
+     * `errors`, what loading that text gave).  Returns a job; step() copies
+     * up to `bytes` more of the image and returns true once it is all in. */
+    prepare(file, text, texts, errors, image) {
+      const index = fileIndex(file)
+      const instance = new WebAssembly.Instance(this.module, IMPORTS)
+      const memory = instance.exports.memory
+      const src = new Uint8Array(image.memory)
+      let done = 0
+      const job = {
+        index,
+        text,
+        texts: texts.slice(),
+        errors,
+        instance,
+        cfg: image.cfg,
+        complete: false,
+        step: (bytes = src.length) => {
+          const end = Math.min(src.length, done + bytes)
+          // the memory grows as the copy goes: one large grow would be one long pause
+          const pages = Math.ceil(end / 65536) - memory.buffer.byteLength / 65536
+          if (pages > 0) memory.grow(pages)
+          new Uint8Array(memory.buffer, done, end - done).set(src.subarray(done, end))
+          done = end
+          job.complete = done === src.length
+          if (job.complete) this._ready = job
+          return job.complete
+        },
+      }
+      return job
+    }
+
+    /* Is an instance ready that holds `text` for `file` and the other two
+     * texts in force now? */
+    isReady(file, text) {
+      const ready = this._ready
+      const index = fileIndex(file)
+      if (!ready || ready.index !== index || ready.text !== text) return false
+      return ready.texts.every((t, i) => i === index || t === this.texts[i])
+    }
+
+    _adopt(job) {
+      this._ready = null
+      this.exports = job.instance.exports
+      this._u8 = new Uint8Array(this.exports.memory.buffer)
+      this.cfg = job.cfg
+      this.broken = false
+      this._settings = null
+      this._reserveInput()
     }
 
     /* { acl, force_routing, dest_domains, all }: read once per load of
@@ -186,13 +290,12 @@
     }
 
     /* { action, line } of relay_dest_domains.ini for a recipient domain.
-     * Answers are kept per domain until the file is loaded again: mail
-     * comes to the same few domains over and over, and a Map lookup is
-     * cheaper than a call into the module. */
+     * One call into the module, no answers kept: a new object each time.
+     * (Up to 0.1.0 answers were kept per domain in a Map; with the domain
+     * a fresh string on every RCPT, as Haraka hands it, the Map's hashing
+     * and upkeep cost more than the call, issue 12.) */
     rcpt(domain) {
       if (typeof domain !== 'string' || domain.length === 0) return UNLISTED
-      const cached = this._rcptCache.get(domain)
-      if (cached !== undefined && !this.broken) return cached
       if (this.broken) this._start()
       let v
       try {
@@ -201,14 +304,12 @@
       } catch (err) {
         throw this._trap(err)
       }
-      const answer = Object.freeze({ action: ACTIONS[v & 7], line: v >>> 3 })
-      if (this._rcptCache.size >= RCPT_CACHE_SIZE) this._rcptCache.clear()
-      this._rcptCache.set(domain, answer)
-      return answer
+      return { action: ACTIONS[v & 7], line: v >>> 3 }
     }
 
     /* { status: 'mx' } | { status: 'nexthop', nexthop, key, line } |
-     * { status: 'invalid', key, line } */
+     * { status: 'invalid', key, line, why } (why: which element of the
+     * nexthop is bad, and how) */
     route(domain) {
       domain = typeof domain === 'string' ? domain : ''
       return this._call((e) => {
@@ -216,13 +317,14 @@
         const status = ROUTES[v & 3]
         if (status === 'mx') return { status }
         const result = { status, key: v & 4 ? 'any' : domain.toLowerCase(), line: v >>> 3 }
-        if (status === 'nexthop') {
-          const ptr = e.relay_output()
-          const u8 = this._bytes()
-          let end = ptr
-          while (u8[end] !== 0) end++
-          result.nexthop = JSON.parse(decoder.decode(u8.subarray(ptr, end)))
-        }
+        // the route as JSON text, or (invalid) why it cannot be used
+        const ptr = e.relay_output()
+        const u8 = this._bytes()
+        let end = ptr
+        while (ptr && u8[end] !== 0) end++
+        const text = decoder.decode(u8.subarray(ptr, end))
+        if (status === 'nexthop') result.nexthop = JSON.parse(text)
+        else result.why = text || 'the route cannot be used'
         return result
       })
     }

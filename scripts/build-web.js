@@ -4,11 +4,16 @@
  * config validator as one self-contained file.
  *
  * Inlines web/validator.css, js/wasm-module.js, js/decide.js,
- * js/config-text.js, web/validator.js, the shipped config/ files (the
- * editors' starting text) and wasm/relay.wasm as base64.  The page makes no
- * request: it works from file:// and from any static host.  The output
- * depends on those inputs only (no date, no path), so a build is
+ * js/config-text.js, js/safe-text.js, web/validator.js, the shipped config/
+ * files (the editors' starting text) and wasm/relay.wasm as base64.  The
+ * page makes no request: it works from file:// and from any static host.
+ * The output depends on those inputs only (no date, no path), so a build is
  * reproducible.
+ *
+ * Its Content-Security-Policy allows exactly the page's own inline
+ * scripts, by their sha256 (written in place of @SCRIPT-HASHES@), and no
+ * other: no 'unsafe-inline', so an inline handler or script that found its
+ * way into the page would not run.
  *
  *   node scripts/build-web.js [OUT]     default dist/relay-validator.html
  */
@@ -20,7 +25,7 @@ const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
 const OUT = path.join(ROOT, 'dist', 'relay-validator.html')
-const SCRIPTS = ['js/wasm-module.js', 'js/decide.js', 'js/config-text.js']
+const SCRIPTS = ['js/wasm-module.js', 'js/decide.js', 'js/config-text.js', 'js/safe-text.js']
 const FILES = ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']
 
 const read = (rel) => fs.readFileSync(path.join(ROOT, rel), 'utf8')
@@ -49,10 +54,18 @@ function build(out = OUT) {
   const dataJs = `globalThis.RelayValidatorData = ${JSON.stringify(data).replace(/</g, '\\u003c')}\n`
   const scripts = [...SCRIPTS.map((rel) => inline(read(rel), 'script', rel)), dataJs, inline(read('web/validator.js'), 'script', 'web/validator.js')]
   const template = read('web/validator.html')
-  if (!template.includes('/*@STYLE@*/') || !template.includes('<!--@SCRIPTS@-->')) throw new Error('web/validator.html lacks its placeholders')
+  if (!template.includes('/*@STYLE@*/') || !template.includes('<!--@SCRIPTS@-->') || !template.includes('@SCRIPT-HASHES@')) {
+    throw new Error('web/validator.html lacks its placeholders')
+  }
+  // each script's text exactly as it stands between <script> and </script>,
+  // and its hash for the Content-Security-Policy
+  const bodies = scripts.map((s) => `\n${s.trimEnd()}\n`)
+  const hashes = bodies.map((b) => `'sha256-${crypto.createHash('sha256').update(b, 'utf8').digest('base64')}'`)
   const html = template
+    .replace('@SCRIPT-HASHES@', () => hashes.join(' '))
     .replace('/*@STYLE@*/', () => inline(read('web/validator.css'), 'style', 'web/validator.css').trimEnd())
-    .replace('<!--@SCRIPTS@-->', () => scripts.map((s) => `<script>\n${s.trimEnd()}\n</script>`).join('\n'))
+    .replace('<!--@SCRIPTS@-->', () => bodies.map((b) => `<script>${b}</script>`).join('\n'))
+  if (/script-src[^;]*'unsafe-inline'/.test(html)) throw new Error("the page's CSP allows 'unsafe-inline' scripts")
   // write then rename: a reader (a test in another process) never sees half a page
   fs.mkdirSync(path.dirname(out), { recursive: true })
   const tmp = `${out}.${process.pid}.tmp`

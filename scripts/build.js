@@ -29,12 +29,57 @@ function buildWasm(binaryDir) {
   return bytes
 }
 
-/* The module must need nothing from its host and fit the budget. */
+/* The mutable globals of a module (its global section read directly). */
+function mutableGlobals(bytes) {
+  let p = 8 // magic and version
+  const uleb = () => {
+    let v = 0
+    let shift = 0
+    let b
+    do {
+      b = bytes[p++]
+      v += (b & 0x7f) * 2 ** shift
+      shift += 7
+    } while (b & 0x80)
+    return v
+  }
+  while (p < bytes.length) {
+    const id = bytes[p++]
+    const size = uleb()
+    const end = p + size
+    if (id === 6) {
+      let mutable = 0
+      for (let n = uleb(); n > 0; n--) {
+        p++ // value type
+        mutable += bytes[p++] === 1
+        // the initializer: a constant or global.get, then `end`
+        for (let op = bytes[p++]; op !== 0x0b; op = bytes[p++]) {
+          if (op === 0x41 || op === 0x42 || op === 0x23) uleb()
+          else if (op === 0x43) p += 4
+          else if (op === 0x44) p += 8
+        }
+      }
+      return mutable
+    }
+    p = end
+  }
+  return 0
+}
+
+/* The module must need nothing from its host, keep all its state in its
+ * memory (js/reloader.js copies an instance by copying its memory: no
+ * mutable global but the stack pointer, which is back at its start between
+ * calls) and fit the budget. */
 function checkModule(bytes) {
   const mod = new WebAssembly.Module(bytes)
   const imports = WebAssembly.Module.imports(mod)
   if (imports.length) {
     console.error(`relay.wasm imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}: it must import nothing`)
+    process.exit(1)
+  }
+  const globals = mutableGlobals(bytes)
+  if (globals > 1) {
+    console.error(`relay.wasm has ${globals} mutable globals: only the stack pointer may change, the rest of its state must be in its memory`)
     process.exit(1)
   }
   if (bytes.length > MAX_SIZE) {

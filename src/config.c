@@ -6,7 +6,9 @@
  * Each file is parsed into a fresh part and only then swapped in, so a
  * reload is all or nothing.  Checks that need two files (a nexthop while
  * force_routing is off, domains while dest_domains is off, all=true) are
- * made when diagnostics are asked for, against the parts in force then.
+ * made when diagnostics are asked for, against the parts in force then; so
+ * is the severity of a nexthop that cannot be read (an error while
+ * force_routing is on, a warning while it is off).
  */
 #include "core.h"
 
@@ -59,6 +61,8 @@ void relay_config_free(struct relay_config *cfg)
     free(cfg);
 }
 
+static int part_errors(const struct relay_config *cfg, const struct diag_list *part);
+
 /* owned: the text itself when the caller handed it over, else NULL */
 static int load(struct relay_config *cfg, enum relay_file file, const char *text,
                 size_t len, char *owned)
@@ -87,10 +91,12 @@ static int load(struct relay_config *cfg, enum relay_file file, const char *text
     }
     case RELAY_FILE_DOMAINS: {
         struct domains fresh;
-        if (domains_build(&fresh, text, len) == 0) {
+        int built = domains_build(&fresh, text, len, owned);
+        owned = NULL; /* the domains took it (they keep the text) */
+        if (built == 0) {
             domains_free(&cfg->domains);
             cfg->domains = fresh;
-            rc = (int)diag_errors(&fresh.diags);
+            rc = part_errors(cfg, &cfg->domains.diags);
         }
         break;
     }
@@ -133,34 +139,54 @@ enum relay_action relay_rcpt_action(const struct relay_config *cfg,
     return e ? (enum relay_action)e->action : RELAY_ACTION_UNLISTED;
 }
 
-/* The route a domain's entry gives: none (0), NEXTHOP, or INVALID when the
- * entry is broken and may have meant a route, so no route may be guessed. */
-static int entry_route(const struct domain_entry *e)
+/* The route a domain's entry gives: MX (none), NEXTHOP, or INVALID when
+ * its nexthop cannot be read, or the entry is broken and may have meant a
+ * route, so no route may be guessed. */
+static enum relay_route entry_route(const struct domain_entry *e)
 {
     if (e->route_invalid || (e->action == RELAY_ACTION_INVALID && !e->nexthop))
         return RELAY_ROUTE_INVALID;
-    return e->nexthop ? RELAY_ROUTE_NEXTHOP : 0;
+    return e->nexthop ? RELAY_ROUTE_NEXTHOP : RELAY_ROUTE_MX;
 }
 
 enum relay_route relay_route(const struct relay_config *cfg, const char *domain,
                              size_t len, const char **nexthop, uint32_t *line,
                              int *via_any)
 {
-    /* As in haraka-plugin-relay: the domain's own route, else the one of
-     * `any`, else MX. */
+    /* As in haraka-plugin-relay 1.0.2, Postfix transport maps and qmail
+     * smtproutes: a domain with an entry goes to that entry's nexthop, or by
+     * MX when it gives none; `any` is only for the domains without an
+     * entry. */
     const struct domain_entry *own = domains_find(&cfg->domains, domain, len);
-    const struct domain_entry *any = domains_find(&cfg->domains, "any", 3);
-    const struct domain_entry *e = own && entry_route(own) ? own
-                                 : any && entry_route(any) ? any : NULL;
-    *via_any = e && e == any && e != own;
-    *line = e ? e->line : 0;
+    const struct domain_entry *e = own ? own : domains_find(&cfg->domains, "any", 3);
+    enum relay_route route = e ? entry_route(e) : RELAY_ROUTE_MX;
+    *via_any = route != RELAY_ROUTE_MX && !own;
+    *line = route != RELAY_ROUTE_MX ? e->line : 0;
     *nexthop = NULL;
-    if (!e)
-        return RELAY_ROUTE_MX;
-    if (entry_route(e) == RELAY_ROUTE_INVALID)
-        return RELAY_ROUTE_INVALID;
-    *nexthop = e->nexthop;
-    return RELAY_ROUTE_NEXTHOP;
+    if (route == RELAY_ROUTE_INVALID)
+        *nexthop = e->route_invalid && e->nexthop ? e->nexthop
+                 : "the entry cannot be read, so the route it meant is not known";
+    else if (route == RELAY_ROUTE_NEXTHOP)
+        *nexthop = e->nexthop;
+    return route;
+}
+
+/* A route that cannot be read affects routing only: an error while
+ * force_routing is on (its mail is deferred), a warning while it is off. */
+static int route_only(const struct relay_config *cfg, const struct relay_diagnostic *d)
+{
+    return d->file == RELAY_FILE_DOMAINS && d->severity == RELAY_ERROR &&
+           !(cfg->settings.bits & RELAY_SET_FORCE_ROUTING) &&
+           strcmp(d->code, "dest-bad-nexthop") == 0;
+}
+
+/* The errors of a file's part, as relay_diagnostics reports them. */
+static int part_errors(const struct relay_config *cfg, const struct diag_list *part)
+{
+    size_t n = diag_errors(part);
+    for (size_t i = 0; i < part->count; i++)
+        n -= route_only(cfg, &part->items[i]);
+    return (int)n;
 }
 
 static void lint_across(struct relay_config *cfg, struct diag_list *out)
@@ -222,6 +248,8 @@ size_t relay_diagnostics(struct relay_config *cfg,
     for (int f = 0; f < RELAY_FILE_COUNT; f++) {
         for (size_t i = 0; i < parts[f]->count; i++) {
             struct relay_diagnostic d = parts[f]->items[i];
+            if (route_only(cfg, &d))
+                d.severity = RELAY_WARNING;
             d.message = dup_range(d.message, strlen(d.message));
             if (!d.message)
                 continue;

@@ -46,9 +46,20 @@ void diag_sort(struct diag_list *list);
  * section it stands in ("main" before any section header).  A section
  * header alone is reported with key == NULL.  `doubt`: Haraka may read this
  * entry otherwise or not at all (see ini_text.c), so it may only narrow:
- * turn a switch off, refuse a domain.  Return 0 to stop (out of memory). */
+ * turn a switch off, refuse a domain.  `at`: NULL, or (a line of the common
+ * shape, see ini_text.c) where key and value stand byte for byte in the
+ * text, on a line that is never read again, so a caller that owns the text
+ * may keep pointers into it.  Return 0 to stop (out of memory). */
+struct ini_at {
+    const char *key, *value;
+};
 typedef int (*ini_entry_fn)(void *user, const char *section, const char *key,
-                            const char *value, uint32_t line, int doubt);
+                            const char *value, uint32_t line, int doubt,
+                            const struct ini_at *at);
+
+/* Set to 0 (tests only) to read every line the general way: inih, then
+ * cJSON, the way the fast paths must agree with (test/c/test_fast.c). */
+extern int relay_fast_paths;
 
 /* Reads INI text the way haraka-config does (see ini_text.c) and reports
  * lines it cannot read to diags.  Returns 0, or -1 when memory ran out. */
@@ -129,22 +140,43 @@ int acl_lookup(const struct acl *acl, const char *ip, size_t len,
 
 struct domain_entry {
     char *name;    /* lower case */
-    char *nexthop; /* JSON text of the route, or NULL */
+    char *nexthop; /* JSON text of the route, or NULL; with route_invalid,
+                      why the route cannot be used (plain text) */
     uint32_t line;
     uint8_t action;        /* enum relay_action */
-    uint8_t route_invalid; /* the nexthop was given but is broken */
+    uint8_t route_invalid; /* the nexthop was given but is broken (or two
+                              lines give different routes): defer */
+    uint8_t borrowed;      /* DOMAIN_NAME_IN_TEXT | DOMAIN_HOP_IN_TEXT: points
+                              into the kept text, not malloc'd */
+    uint8_t name_len;      /* with DOMAIN_NAME_IN_TEXT: the name's length */
+};
+#define DOMAIN_NAME_IN_TEXT 1
+#define DOMAIN_HOP_IN_TEXT 2
+
+/* A slot of the index: the name's hash, and which entry (index + 1; 0 when
+ * the slot is empty).  A probe compares hashes and reads an entry only when
+ * they are equal. */
+struct domain_slot {
+    uint32_t hash;
+    uint32_t entry;
 };
 
 struct domains {
-    struct domain_entry *slots; /* open addressing, power-of-two size */
-    size_t cap, count;
+    struct domain_entry *entries; /* in the order of their first line */
+    struct domain_slot *index;    /* open addressing, power-of-two size, at most half full;
+                                     a name's first slot is its hash's top bits */
+    size_t cap, count, entries_cap;
+    unsigned shift;               /* 32 - log2(cap) */
+    char *text;                   /* the file's text, kept while entries point into it */
     uint32_t first_line;      /* first entry line, 0 when none */
     uint32_t first_nexthop;   /* first line that gives a nexthop */
     size_t nexthops;          /* how many entries give one */
     struct diag_list diags;
 };
 
-int domains_build(struct domains *d, const char *text, size_t len);
+/* Returns 0, or -1 when memory ran out.  `owned`: NULL, or the text itself
+ * from malloc, which the domains take (they keep it, or free it). */
+int domains_build(struct domains *d, const char *text, size_t len, char *owned);
 void domains_free(struct domains *d);
 const struct domain_entry *domains_find(const struct domains *d,
                                         const char *name, size_t len);

@@ -8,13 +8,30 @@
  * example.com = { "action": "accept", "nexthop": "192.0.2.25:2525" }
  *
  * Keys are domains, matched without regard to case; `any` is the route of
- * last resort for force routing.  Values are JSON objects read with cJSON
- * when the file is loaded (haraka-plugin-relay 1.0.2 parsed them at RCPT
- * time and threw on bad JSON).  An entry that cannot be read stays in the
- * table marked invalid: its recipients are refused and its mail is not
- * routed anywhere, rather than the entry silently vanishing.
- * The table is open addressing with linear probing, sized to a power of
- * two at most half full, so a lookup is one hash and a probe or two.
+ * the domains without an entry, for force routing.  Values are JSON objects
+ * read with cJSON when the file is loaded (haraka-plugin-relay 1.0.2 parsed
+ * them at RCPT time and threw on bad JSON).  An entry that cannot be read
+ * stays in the table marked invalid: its recipients are refused and its
+ * mail is not routed anywhere, rather than the entry silently vanishing.
+ * A nexthop that cannot be read marks the route only (route_invalid): the
+ * action still decides the recipients, and the mail it would route is
+ * deferred.
+ * The entries are kept in one array, in the order of their first line,
+ * and found through an index: open addressing with linear probing, sized
+ * to a power of two at most half full, each slot the name's hash and the
+ * entry's number, so a lookup is one hash, a probe or two that compare
+ * hashes, and one comparison of names.
+ *
+ * Loading a big file (issue 12).  The common entry, `name = {"action":
+ * "accept"}` with perhaps a "nexthop" string, on a line of printable ASCII,
+ * is read by fast_entry without inih, json_strict or cJSON (see
+ * ini_text.c for the line), and costs no allocation: the text of the file
+ * is kept, and the entry's name and route point into it, cut in place with
+ * a NUL (those lines are never read again).  Every other entry, and every
+ * entry that gives a diagnostic, is read the general way, with what it
+ * needs from malloc.  The table is sized once from the number of lines.
+ * test/c/test_fast.c checks that both ways give the same entries and
+ * diagnostics.
  */
 #include "core.h"
 
@@ -23,56 +40,225 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Eight bytes in lower case at once (bytes of 0x80 and up are left as
+ * they are, as ascii_lower leaves them): the high bit of each byte of
+ * ge_a / gt_z says whether its low seven bits are at least 'A' / above 'Z'. */
+static uint64_t lower8(uint64_t x)
+{
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t low7 = x & ~high;
+    uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3fULL, gt_z = low7 + 0x2525252525252525ULL;
+    return x | (ge_a & ~gt_z & ~x & high) >> 2;
+}
+
+/* The hash of the name in lower case, eight bytes a step. */
 static uint32_t hash_name(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a over the lower-cased name */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint32_t)ascii_lower((unsigned char)s[i]);
-        h *= 16777619u;
+    const uint64_t k = 0xff51afd7ed558ccdULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ lower8(w)) * k;
+        h ^= h >> 32;
     }
-    return h;
+    if (i < len) {
+        w = 0;
+        for (size_t j = 0; i + j < len; j++)
+            w |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+        h = (h ^ lower8(w)) * k;
+    }
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return (uint32_t)(h >> 32);
 }
 
 static int same_name(const char *stored, const char *s, size_t len)
 {
-    /* a NUL in s must not walk past the end of stored */
-    for (size_t i = 0; i < len; i++)
-        if (!stored[i] || stored[i] != ascii_lower((unsigned char)s[i]))
+    /* a NUL in s must not walk past the end of stored (ascii_lower written
+     * out: a call for each byte would cost more than the comparison) */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c += 32;
+        if (!stored[i] || (unsigned char)stored[i] != c)
             return 0;
+    }
     return stored[len] == '\0';
 }
 
-static struct domain_entry *slot_for(struct domain_entry *slots, size_t cap,
-                                     const char *name, size_t len)
+/* The slot that holds the name, or the empty slot where it would go. */
+static struct domain_slot *slot_for(const struct domains *d, const char *name,
+                                    size_t len, uint32_t hash)
 {
-    size_t i = hash_name(name, len) & (cap - 1);
-    while (slots[i].name && !same_name(slots[i].name, name, len))
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
+    size_t mask = d->cap - 1, i = hash >> d->shift;
+    for (;; i = (i + 1) & mask) {
+        struct domain_slot *slot = &d->index[i];
+        if (!slot->entry || (slot->hash == hash &&
+                             same_name(d->entries[slot->entry - 1].name, name, len)))
+            return slot;
+    }
 }
 
-static int grow(struct domains *d)
+/* An index of cap slots (a power of two) for the entries there are. */
+static int reindex(struct domains *d, size_t cap)
 {
-    size_t cap = d->cap ? d->cap * 2 : 64;
-    struct domain_entry *slots = calloc(cap, sizeof *slots);
-    if (!slots)
+    struct domain_slot *index = calloc(cap, sizeof *index);
+    if (!index)
         return -1;
-    for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].name)
-            *slot_for(slots, cap, d->slots[i].name, strlen(d->slots[i].name)) = d->slots[i];
-    free(d->slots);
-    d->slots = slots;
+    unsigned shift = 32;
+    for (size_t c = cap; c > 1; c >>= 1)
+        shift--;
+    for (size_t i = 0; i < d->cap; i++) {
+        if (!d->index[i].entry)
+            continue;
+        size_t j = d->index[i].hash >> shift;
+        while (index[j].entry)
+            j = (j + 1) & (cap - 1);
+        index[j] = d->index[i];
+    }
+    free(d->index);
+    d->index = index;
     d->cap = cap;
+    d->shift = shift;
+    return 0;
+}
+
+/* Room for `want` entries: the array and an index at most half full. */
+static int reserve(struct domains *d, size_t want)
+{
+    if (want > d->entries_cap) {
+        size_t cap = want > 2 * d->entries_cap ? want : 2 * d->entries_cap;
+        struct domain_entry *grown = realloc(d->entries, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        d->entries = grown;
+        d->entries_cap = cap;
+    }
+    size_t cap = d->cap ? d->cap : 64;
+    while (cap / 2 < want)
+        cap *= 2;
+    return cap != d->cap ? reindex(d, cap) : 0;
+}
+
+/* Lines in the text, to size the table once: the more of '\n' and '\r'
+ * (CRLF, LF or CR files), counted eight bytes a step.  A file of mixed
+ * line ends may have more; the table then grows. */
+static size_t count_lines(const char *s, size_t n)
+{
+    const uint64_t high = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+    size_t lf = 0, cr = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, x, y;
+        memcpy(&w, s + i, 8);
+        x = w ^ ones * '\n'; /* a zero byte where a line feed was */
+        y = w ^ ones * '\r';
+        lf += (size_t)__builtin_popcountll(~(((x & ~high) + ~high) | x) & high);
+        cr += (size_t)__builtin_popcountll(~(((y & ~high) + ~high) | y) & high);
+    }
+    for (; i < n; i++) {
+        lf += s[i] == '\n';
+        cr += s[i] == '\r';
+    }
+    return lf > cr ? lf : cr;
+}
+
+/* ---- building the index of a big file at once ----------------------- */
+
+/* Inserting a million names one by one into an index of 16 MiB costs a
+ * cache miss each, a third of the load.  So a big file is read first with
+ * every entry appended in file order and its key (hash << 32 | number)
+ * noted in the index's memory; the index is then built in one go: the keys
+ * sorted by hash (radix, three passes) and placed in the order of their
+ * first slot, the top bits of the hash, which is a walk along the index.
+ * Two equal names are next to each other then.  Merging two entries of
+ * one name must happen in file order, with its diagnostic between the
+ * others (which of them are kept past DIAG_MAX depends on it), so when
+ * there is one, the file is read again entry by entry (as a small file
+ * is); the text is cut (see fast_entry) only once the index stands. */
+
+/* A name's length (one in the text is not cut yet). */
+static size_t name_len(const struct domain_entry *e)
+{
+    return e->borrowed & DOMAIN_NAME_IN_TEXT ? e->name_len : strlen(e->name);
+}
+
+/* keys[0..n) sorted by their top 32 bits into out; keys is used too. */
+static void sort_keys(uint64_t *keys, uint64_t *out, size_t n)
+{
+    static size_t count[3][2048];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++)
+        for (int pass = 0; pass < 3; pass++)
+            count[pass][(keys[i] >> (32 + 11 * pass)) & 2047]++;
+    uint64_t *from = keys, *to = out;
+    for (int pass = 0; pass < 3; pass++) {
+        size_t sum = 0;
+        for (size_t b = 0; b < 2048; b++) {
+            size_t c = count[pass][b];
+            count[pass][b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[count[pass][(from[i] >> (32 + 11 * pass)) & 2047]++] = from[i];
+        uint64_t *t = from;
+        from = to;
+        to = t;
+    }
+    /* three passes: the sorted keys are in out */
+}
+
+/* Builds the index of d->count entries whose keys are in the index's
+ * memory.  Returns 0, 1 when two entries have the same name (the file must
+ * be read entry by entry), -1 on out of memory. */
+static int build_index(struct domains *d)
+{
+    size_t n = d->count, mask = d->cap - 1;
+    uint64_t *keys = (uint64_t *)(void *)d->index, *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted)
+        return -1;
+    sort_keys(keys, sorted, n);
+    for (size_t i = 1; i < n; i++) {
+        if (sorted[i] >> 32 != sorted[i - 1] >> 32)
+            continue;
+        /* equal hashes: compare with every earlier key of the same hash */
+        for (size_t j = i; j-- > 0 && sorted[j] >> 32 == sorted[i] >> 32;) {
+            const struct domain_entry *a = &d->entries[(uint32_t)sorted[i]];
+            const struct domain_entry *b = &d->entries[(uint32_t)sorted[j]];
+            size_t la = name_len(a);
+            if (la == name_len(b) && memcmp(a->name, b->name, la) == 0) {
+                free(sorted);
+                return 1;
+            }
+        }
+    }
+    memset(d->index, 0, d->cap * sizeof *d->index);
+    size_t next = 0; /* the slots before it are taken, from the walk on */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t hash = (uint32_t)(sorted[i] >> 32);
+        size_t j = hash >> d->shift;
+        if (j < next)
+            j = next;
+        if (j <= mask) {
+            next = j + 1;
+        } else { /* past the end: on from the start, as a probe goes */
+            for (j = 0; d->index[j].entry; j++)
+                ;
+        }
+        d->index[j].hash = hash;
+        d->index[j].entry = (uint32_t)sorted[i] + 1;
+    }
+    free(sorted);
     return 0;
 }
 
 const struct domain_entry *domains_find(const struct domains *d,
                                         const char *name, size_t len)
 {
-    if (!d->cap)
+    if (!d->count)
         return NULL;
-    const struct domain_entry *e = slot_for(d->slots, d->cap, name, len);
-    return e->name ? e : NULL;
+    const struct domain_slot *slot = slot_for(d, name, len, hash_name(name, len));
+    return slot->entry ? &d->entries[slot->entry - 1] : NULL;
 }
 
 /* ---- nexthop forms, as haraka-net-utils' HarakaMx reads them ---------- */
@@ -179,9 +365,27 @@ static int userinfo_char(unsigned char c)
  * in it.  A route whose host is not the one a reader sees, or whose
  * credentials would be sent otherwise than written, is refused, naming
  * the host outbound would use.  The message lives until the next call. */
+/* The host as a message names it: at most 80 bytes, each one that is not
+ * a host-name or address character shown as '?', so that no control or
+ * bidi character or blank of the file reaches a log line (nor the text
+ * the plugin hands outbound when it defers the route). */
+static const char *shown_host(char *out, size_t cap, const char *host, size_t n)
+{
+    size_t k = 0;
+    for (; k < n && k < 80 && k + 1 < cap; k++) {
+        char c = host[k];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+        out[k] = ok ? c : '?';
+    }
+    out[k] = '\0';
+    return out;
+}
+
 static const char *check_url(const char *h, size_t hn)
 {
     static char why[240];
+    char name[84];
     size_t an = 0; /* the authority */
     while (an < hn && h[an] != '/' && h[an] != '?' && h[an] != '#')
         an++;
@@ -198,10 +402,10 @@ static const char *check_url(const char *h, size_t hn)
         namen = (size_t)(end - host);
     if (an < hn && !(an + 1 == hn && h[an] == '/')) {
         fmt(why, sizeof why,
-            "URL has a %s after the host: outbound would use %.*s; a route is "
+            "URL has a %s after the host: outbound would use %s; a route is "
             "scheme://[user:pass@]host[:port]",
             h[an] == '/' ? "path" : h[an] == '?' ? "query" : "fragment",
-            (int)(namen > 80 ? 80 : namen), host);
+            shown_host(name, sizeof name, host, namen));
         return why;
     }
     if (at == h)
@@ -218,8 +422,8 @@ static const char *check_url(const char *h, size_t hn)
             fmt(what, sizeof what, "byte 0x%02x", (unsigned)c);
         fmt(why, sizeof why,
             "the user name or password holds %s, which a URL does not take as written; "
-            "outbound would use %.*s as the host",
-            what, (int)(namen > 80 ? 80 : namen), host);
+            "outbound would use %s as the host",
+            what, shown_host(name, sizeof name, host, namen));
         return why;
     }
     if (hostn && host[0] != '[') {
@@ -308,12 +512,16 @@ struct load {
     struct domains *d;
     int in_domains;
     uint32_t warned_section_line; /* last section warned about */
+    int deferred; /* entries are appended and indexed at the end (see build_index) */
+    int again;    /* deferred, but the file must be read entry by entry */
 };
 
 static void entry_free(struct domain_entry *e)
 {
-    free(e->name);
-    free(e->nexthop);
+    if (!(e->borrowed & DOMAIN_NAME_IN_TEXT))
+        free(e->name);
+    if (!(e->borrowed & DOMAIN_HOP_IN_TEXT))
+        free(e->nexthop);
 }
 
 /* cJSON decodes \u0000 into a NUL that ends its C string, so
@@ -586,9 +794,10 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= value && at <= value + strlen(value) ? (size_t)(at - value) : 0;
+        /* no text of the value is quoted: it may hold a route's password */
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR, "dest-bad-json",
-                 "value of '%.80s' is not valid JSON (at character %zu: '%.20s'); recipients refused",
-                 key, off + 1, value + off);
+                 "value of '%.80s' is not valid JSON (at character %zu); recipients refused",
+                 key, off + 1);
         return -1;
     }
     int bad = 0;
@@ -623,30 +832,52 @@ static int read_value(struct domains *d, struct domain_entry *e, const char *key
                 bad = 1;
             }
         } else if (strcmp(k, "nexthop") == 0) {
-            /* a repeated key: the later one wins, as with JSON.parse */
-            free(e->nexthop);
-            e->nexthop = NULL;
-            int n = 0;
-            const char *why = NULL;
-            if (cJSON_IsString(item)) {
-                why = nexthop_check(item->valuestring);
-                n = 1;
-            } else if (cJSON_IsArray(item)) {
-                for (cJSON *h = item->child; h && !why; h = h->next, n++)
-                    why = cJSON_IsString(h) ? nexthop_check(h->valuestring)
-                                            : "array holds something other than strings";
-                if (n == 0)
-                    why = "empty array";
-            } else {
-                why = "must be a string such as \"host:port\" or an array of them";
+            /* A route that cannot be read affects routing only: the action
+             * still decides the recipients (as in 1.0.2, which read the
+             * route only in get_mx), and the route is deferred whole, never
+             * guessed.  A repeated key: the later one wins, as with
+             * JSON.parse, but a route already found broken stays so. */
+            if (!e->route_invalid) {
+                free(e->nexthop);
+                e->nexthop = NULL;
             }
-            if (why) {
-                diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR,
-                         "dest-bad-nexthop", "nexthop of '%.80s': %s; entry refused",
-                         key, why);
-                bad = 1;
-                e->route_invalid = 1;
+            char why[320];
+            why[0] = '\0';
+            if (cJSON_IsString(item)) {
+                const char *w = nexthop_check(item->valuestring);
+                if (w)
+                    fmt(why, sizeof why, "nexthop: %s", w);
+            } else if (cJSON_IsArray(item)) {
+                int n = cJSON_GetArraySize(item), i = 1;
+                for (cJSON *h = item->child; h && !why[0]; h = h->next, i++) {
+                    const char *w = cJSON_IsString(h) ? nexthop_check(h->valuestring) : "not a string";
+                    if (w)
+                        fmt(why, sizeof why, "nexthop element %d of %d: %s", i, n, w);
+                }
+                if (n == 0)
+                    fmt(why, sizeof why, "nexthop is an empty array");
             } else {
+                fmt(why, sizeof why, "nexthop must be a string such as \"host:port\" or an array of them");
+            }
+            if (why[0]) {
+                /* an error with force_routing on, else a warning (config.c) */
+                diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 0, RELAY_ERROR,
+                         "dest-bad-nexthop",
+                         "'%.80s': %s; the route is not used (with force_routing on, "
+                         "its mail is deferred); the action stands",
+                         key, why);
+                if (!e->route_invalid) {
+                    /* nexthop holds why, for get_mx's log and relay-check */
+                    for (char *c = why; *c; c++)
+                        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                            *c = '?';
+                    free(e->nexthop);
+                    e->nexthop = dup_range(why, strlen(why));
+                    if (!e->nexthop)
+                        d->diags.oom = 1;
+                    e->route_invalid = 1;
+                }
+            } else if (!e->route_invalid) {
                 e->nexthop = route_text(item);
                 if (!e->nexthop)
                     d->diags.oom = 1;
@@ -711,8 +942,13 @@ static void merge_duplicate(struct domains *d, struct domain_entry *earlier,
     later->action = narrow->action;
     later->line = narrow->line;
     if (route_differs) {
+        char why[96];
+        fmt(why, sizeof why, "lines %u and %u give this domain different routes",
+            (unsigned)earlier->line, (unsigned)later->line);
         free(later->nexthop);
-        later->nexthop = NULL;
+        later->nexthop = dup_range(why, strlen(why)); /* why, as in read_value */
+        if (!later->nexthop)
+            d->diags.oom = 1;
         later->route_invalid = 1;
     }
 }
@@ -727,8 +963,233 @@ static int plausible_domain(const char *key)
     return check_hostname(key, n) == NULL && strchr(key, '.') != NULL && key[n - 1] != '.';
 }
 
+/* ---- the common entry (see the top) --------------------------------- */
+
+/* A JSON string of printable ASCII without escapes, from the quote at *pp:
+ * its length, *pp after the closing quote; -1 for anything else. */
+static long fast_string(const char **pp)
+{
+    const char *p = *pp + 1, *start = p;
+    while (*p != '"') {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '\\')
+            return -1;
+        p++;
+    }
+    *pp = p + 1;
+    return (long)(p - start);
+}
+
+/* The value of the common entry: a JSON object with "action" ("accept",
+ * "continue" or "deny") and/or "nexthop" (one route that nexthop_check
+ * takes), each once, as strings of printable ASCII without escapes,
+ * blanks being spaces and tabs.  For such a value the general way
+ * (read_value) gives no diagnostic, this action and, as the route, the
+ * nexthop string with its quotes.  Returns 1 with e->action and *hop /
+ * *hop_len (the quoted route in v, or NULL); 0 when the value must be read
+ * the general way. */
+/* Was this route taken by nexthop_check lately?  Many domains share one
+ * smarthost: a route is checked once, not once per entry.  A route's
+ * check depends on its text only, so what is kept stays true. */
+static int route_known(const char *route, size_t n, int remember)
+{
+    static char seen[16][64];
+    unsigned h = (unsigned)n;
+    for (size_t i = 0; i < n; i++)
+        h = h * 31 + (unsigned char)route[i];
+    char *slot = seen[h & 15];
+    if (n >= sizeof seen[0])
+        return 0;
+    if (remember) {
+        memcpy(slot, route, n + 1);
+        return 1;
+    }
+    return memcmp(slot, route, n + 1) == 0;
+}
+
+static int fast_value(const char *v, struct domain_entry *e, const char **hop, size_t *hop_len)
+{
+    const char *p = v;
+    int have_action = 0;
+    e->action = RELAY_ACTION_NONE;
+    *hop = NULL;
+#define BLANKS() while (*p == ' ' || *p == '\t') p++
+    BLANKS();
+    if (*p++ != '{')
+        return 0;
+    BLANKS();
+    for (;;) {
+        if (*p != '"')
+            return 0;
+        const char *k = p + 1, *str;
+        long klen = fast_string(&p), n;
+        BLANKS();
+        if (klen < 0 || *p++ != ':')
+            return 0;
+        BLANKS();
+        if (*p != '"' || (n = fast_string((str = p, &p))) < 0)
+            return 0;
+        if (klen == 6 && memcmp(k, "action", 6) == 0 && !have_action) {
+            if (n == 6 && memcmp(str + 1, "accept", 6) == 0)
+                e->action = RELAY_ACTION_ACCEPT;
+            else if (n == 8 && memcmp(str + 1, "continue", 8) == 0)
+                e->action = RELAY_ACTION_CONTINUE;
+            else if (n == 4 && memcmp(str + 1, "deny", 4) == 0)
+                e->action = RELAY_ACTION_DENY;
+            else
+                return 0;
+            have_action = 1;
+        } else if (klen == 7 && memcmp(k, "nexthop", 7) == 0 && !*hop) {
+            char route[256];
+            if (n == 0 || (size_t)n >= sizeof route)
+                return 0;
+            memcpy(route, str + 1, (size_t)n);
+            route[n] = '\0';
+            if (!route_known(route, (size_t)n, 0) &&
+                (nexthop_check(route) || !route_known(route, (size_t)n, 1)))
+                return 0;
+            *hop = str;
+            *hop_len = (size_t)n + 2;
+        } else {
+            return 0;
+        }
+        BLANKS();
+        if (*p == '}')
+            break;
+        if (*p++ != ',')
+            return 0;
+        BLANKS();
+    }
+    p++;
+    BLANKS();
+#undef BLANKS
+    return *p == '\0';
+}
+
+/* The common entry (see the top): a key that is a domain name in lower
+ * case (no dest-bad-domain, nothing to lower), a fast_value, on a line the
+ * reader handed on with `at`, in no doubt.  The entry's name and route
+ * point into the kept text, cut there with a NUL.  Returns 1 with *e
+ * filled, 0 when the entry must be read the general way. */
+static int fast_entry(struct domains *d, const char *key, const char *value,
+                      const struct ini_at *at, struct domain_entry *e, size_t *klen)
+{
+    if (!at || !d->text || !relay_fast_paths)
+        return 0;
+    /* a host name in lower case that check_hostname takes, with a dot,
+     * ending in a letter, '-' or '_' (so not the IPv4 form, not "any", not
+     * ending in '.'): plausible_domain's yes, without a diagnostic */
+    size_t n = 0, label = 0;
+    int dot = 0;
+    for (unsigned char c; (c = (unsigned char)key[n]) != '\0'; n++) {
+        if (c == '.') {
+            if (!label)
+                return 0;
+            label = 0;
+            dot = 1;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    if (!dot || n > 253 || key[n - 1] == '.' || (key[n - 1] >= '0' && key[n - 1] <= '9'))
+        return 0;
+    const char *hop;
+    size_t hop_len;
+    if (!fast_value(value, e, &hop, &hop_len))
+        return 0;
+    /* the text is d->text, which the domains own */
+    e->name = (char *)(uintptr_t)at->key;
+    e->name_len = (uint8_t)n; /* at most 253 */
+    e->borrowed = DOMAIN_NAME_IN_TEXT;
+    if (hop) {
+        e->nexthop = (char *)(uintptr_t)at->value + (hop - value);
+        e->borrowed |= DOMAIN_HOP_IN_TEXT;
+    }
+    *klen = n;
+    return 1;
+}
+
+/* Cuts a common entry's name and route out of the text with a NUL: the
+ * name is followed by a blank or the '=', the route's closing quote by a
+ * blank, ',' or '}'; that line is never read again. */
+static void cut_entry(struct domain_entry *e, size_t name_length)
+{
+    if (e->borrowed & DOMAIN_NAME_IN_TEXT)
+        e->name[name_length] = '\0';
+    if (e->borrowed & DOMAIN_HOP_IN_TEXT) {
+        char *q = e->nexthop + 1;
+        while (*q != '"')
+            q++;
+        q[1] = '\0';
+    }
+}
+
+/* Puts e in the table, merged with an entry of the same name if there is
+ * one; the table owns what e owns from here on.  `line`: the entry's own
+ * line (a merge may give e an earlier one).  Returns 0 on out of memory. */
+static int insert_entry(struct load *ld, struct domain_entry *e, const char *key,
+                        uint32_t line, size_t len)
+{
+    struct domains *d = ld->d;
+    if (ld->deferred) {
+        if (d->count == d->entries_cap || d->count + 1 > d->cap / 2) {
+            /* more entries than lines were counted: read again, entry by entry */
+            entry_free(e);
+            ld->again = 1;
+            return 0;
+        }
+        if (d->diags.oom) {
+            entry_free(e);
+            return 0;
+        }
+        ((uint64_t *)(void *)d->index)[d->count] =
+            (uint64_t)hash_name(e->name, len) << 32 | d->count;
+        d->entries[d->count++] = *e;
+        goto counted;
+    }
+    if (d->diags.oom || reserve(d, d->count + 1)) {
+        entry_free(e);
+        return 0;
+    }
+    cut_entry(e, len);
+    uint32_t hash = hash_name(e->name, len);
+    struct domain_slot *slot = slot_for(d, e->name, len, hash);
+    slot->hash = hash;
+    if (slot->entry) {
+        struct domain_entry *earlier = &d->entries[slot->entry - 1];
+        if (earlier->nexthop || earlier->route_invalid)
+            d->nexthops--;
+        if (e->borrowed & DOMAIN_HOP_IN_TEXT) {
+            /* merge_duplicate may free or replace the route */
+            e->nexthop = dup_range(e->nexthop, strlen(e->nexthop));
+            e->borrowed &= (uint8_t)~DOMAIN_HOP_IN_TEXT;
+            if (!e->nexthop) {
+                entry_free(e);
+                return 0;
+            }
+        }
+        merge_duplicate(d, earlier, e, key);
+        entry_free(earlier);
+        *earlier = *e;
+    } else {
+        slot->entry = (uint32_t)++d->count;
+        d->entries[d->count - 1] = *e;
+    }
+counted:
+    if (!d->first_line)
+        d->first_line = line;
+    if (e->nexthop || e->route_invalid) {
+        d->nexthops++;
+        if (!d->first_nexthop)
+            d->first_nexthop = line;
+    }
+    return 1;
+}
+
 static int on_entry(void *user, const char *section, const char *key,
-                    const char *value, uint32_t line, int doubt)
+                    const char *value, uint32_t line, int doubt, const struct ini_at *at)
 {
     struct load *ld = user;
     struct domains *d = ld->d;
@@ -751,6 +1212,9 @@ static int on_entry(void *user, const char *section, const char *key,
     }
     struct domain_entry e = {0};
     e.line = line;
+    size_t fast_len;
+    if (!doubt && fast_entry(d, key, value, at, &e, &fast_len))
+        return insert_entry(ld, &e, key, line, fast_len);
     /* `name[]`: Haraka makes the entry of `name` (the key with its first
      * `[]` taken out) a list, which haraka-plugin-relay may still read: that
      * entry is refused. */
@@ -784,52 +1248,87 @@ static int on_entry(void *user, const char *section, const char *key,
         e.route_invalid = 0;
         e.action = RELAY_ACTION_INVALID;
     }
-    if (d->diags.oom) {
-        entry_free(&e);
-        return 0;
-    }
-    if ((d->count + 1) * 2 > d->cap && grow(d)) {
-        entry_free(&e);
-        return 0;
-    }
-    struct domain_entry *slot = slot_for(d->slots, d->cap, e.name, strlen(e.name));
-    if (slot->name) {
-        if (slot->nexthop || slot->route_invalid)
-            d->nexthops--;
-        merge_duplicate(d, slot, &e, key);
-        entry_free(slot);
-    } else {
-        d->count++;
-    }
-    *slot = e;
-    if (!d->first_line)
-        d->first_line = line;
-    if (e.nexthop || e.route_invalid) {
-        d->nexthops++;
-        if (!d->first_nexthop)
-            d->first_nexthop = line;
-    }
-    return 1;
+    return insert_entry(ld, &e, key, line, e.name ? strlen(e.name) : 0);
 }
 
-int domains_build(struct domains *d, const char *text, size_t len)
+/* Files of fewer lines are read entry by entry: their index fits a cache. */
+#define DEFERRED_MIN_LINES 32768
+
+/* One reading of the text into d (emptied first, the text kept). */
+static int read_text(struct domains *d, size_t len, size_t lines, int deferred, int *again)
+{
+    char *text = d->text;
+    d->text = NULL;
+    domains_free(d);
+    d->text = text;
+    struct load ld = {d, 0, 0, deferred, 0};
+    int rc = reserve(d, lines + 1) ? -1
+           : ini_text_parse(d->text, len, RELAY_FILE_DOMAINS, &d->diags, on_entry, &ld);
+    *again = ld.again;
+    if (ld.again)
+        return 0;
+    if (rc || d->diags.oom)
+        return -1;
+    if (!deferred)
+        return 0;
+    int built = build_index(d);
+    if (built)
+        *again = built == 1;
+    if (built)
+        return built == 1 ? 0 : -1;
+    for (size_t i = 0; i < d->count; i++)
+        if (d->entries[i].borrowed)
+            cut_entry(&d->entries[i], name_len(&d->entries[i]));
+    return 0;
+}
+
+int domains_build(struct domains *d, const char *text, size_t len, char *owned)
 {
     memset(d, 0, sizeof *d);
-    struct load ld = {d, 0, 0};
-    if (ini_text_parse(text, len, RELAY_FILE_DOMAINS, &d->diags, on_entry, &ld) ||
-        d->diags.oom) {
+    /* the text is kept: the common entries point into it */
+    char *kept = owned ? owned : dup_range(text, len);
+    if (!kept)
+        return -1;
+    d->text = kept;
+    size_t lines = count_lines(kept, len);
+    int again = 0;
+    int deferred = relay_fast_paths && lines >= DEFERRED_MIN_LINES;
+    if (read_text(d, len, lines, deferred, &again) ||
+        (again && read_text(d, len, lines, 0, &again))) {
         domains_free(d);
         return -1;
+    }
+    size_t borrowing = 0;
+    for (size_t i = 0; i < d->count; i++)
+        borrowing += d->entries[i].borrowed != 0;
+    if (!borrowing) { /* nothing points into the text */
+        free(d->text);
+        d->text = NULL;
+    }
+    if (d->entries_cap > 2 * d->count + 64) {
+        /* sized for more lines than there are entries (comments, blanks):
+         * give the rest back */
+        struct domain_entry *fit = realloc(d->entries, (d->count + 1) * sizeof *fit);
+        if (fit) {
+            d->entries = fit;
+            d->entries_cap = d->count + 1;
+        }
+        size_t cap = 64;
+        while (cap / 2 < d->count + 1)
+            cap *= 2;
+        if (cap < d->cap)
+            reindex(d, cap); /* on failure the larger index stays */
     }
     return 0;
 }
 
 void domains_free(struct domains *d)
 {
-    for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].name)
-            entry_free(&d->slots[i]);
-    free(d->slots);
+    for (size_t i = 0; i < d->count; i++)
+        entry_free(&d->entries[i]);
+    free(d->entries);
+    free(d->index);
+    free(d->text);
     diag_clear(&d->diags);
     memset(d, 0, sizeof *d);
 }

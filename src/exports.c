@@ -30,6 +30,8 @@ EXPORT(relay_input) char *relay_input(uint32_t size)
         size_t cap = input_cap ? input_cap : 256;
         while (cap < (size_t)size + 1)
             cap *= 2;
+        if (size >= 65536) /* a file's text, which the core may keep: no slack */
+            cap = (size_t)size + 1;
         char *grown = realloc(input, cap);
         if (!grown)
             return NULL;
@@ -103,8 +105,24 @@ EXPORT(relay_settings_bits) unsigned relay_settings_bits(struct relay_config *cf
 
 /* Line of the most specific entry holding the address, 0 none, -1 not an
  * address. */
+#ifdef RELAY_TEST_TRAPS
+/* Test builds only (preset wasm-test-traps; the shipped module is built
+ * without it, and `node scripts/build.js --check` would see it): a question
+ * about the client 127.0.0.254 or the domain trap.invalid traps, so that
+ * tests can make the real module fail inside a running Haraka. */
+static void test_trap(uint32_t len, const char *magic)
+{
+    if (len == strlen(magic) && memcmp(input, magic, len) == 0)
+        __builtin_trap();
+}
+#define TEST_TRAP(len, magic) test_trap(len, magic)
+#else
+#define TEST_TRAP(len, magic) ((void)0)
+#endif
+
 EXPORT(relay_acl) int relay_acl(struct relay_config *cfg, uint32_t len)
 {
+    TEST_TRAP(len, "127.0.0.254");
     uint32_t line = 0;
     int rc = relay_acl_match(cfg, input, len, &line);
     return rc == 1 ? (int)line : rc;
@@ -112,12 +130,14 @@ EXPORT(relay_acl) int relay_acl(struct relay_config *cfg, uint32_t len)
 
 EXPORT(relay_rcpt) uint32_t relay_rcpt(struct relay_config *cfg, uint32_t len)
 {
+    TEST_TRAP(len, "trap.invalid");
     uint32_t line = 0;
     enum relay_action a = relay_rcpt_action(cfg, input, len, &line);
     return line << 3 | (uint32_t)a;
 }
 
-/* The route's JSON text, if any, is left in the output buffer. */
+/* The route's JSON text (nexthop) or why it cannot be used (invalid) is
+ * left in the output buffer, NUL-terminated; empty when memory ran out. */
 EXPORT(relay_route_for) uint32_t relay_route_for(struct relay_config *cfg, uint32_t len)
 {
     const char *nexthop = NULL;
@@ -125,6 +145,8 @@ EXPORT(relay_route_for) uint32_t relay_route_for(struct relay_config *cfg, uint3
     int via_any = 0;
     enum relay_route r = relay_route(cfg, input, len, &nexthop, &line, &via_any);
     output_len = 0;
+    if (output)
+        output[0] = '\0';
     if (nexthop && out_put(nexthop, strlen(nexthop)))
         return RELAY_ROUTE_INVALID;
     return line << 3 | (uint32_t)via_any << 2 | (uint32_t)r;

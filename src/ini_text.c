@@ -46,6 +46,16 @@
  *     after its first one are read again, as Haraka reads the file without
  *     that first line, with their diagnostics suppressed (one level only).
  * Diagnostics name the first physical line of a joined line.
+ *
+ * The fast path.  Nearly every line of a big file is `key = value` in
+ * printable ASCII, outside any joined line, in no doubt.  Such a line
+ * (fast_param) is handed to the caller directly, with inih's current
+ * section, instead of being copied into a logical line that inih splits
+ * again: the same key, value, section, line and doubt that inih would
+ * hand on, with `at` saying where key and value stand in the text.  Every
+ * other line, and every line while a joined line is pending, read again or
+ * in doubt, goes the general way.  test/c/test_fast.c checks the two
+ * agree.
  */
 #include "core.h"
 
@@ -84,9 +94,15 @@ struct reader {
     void *user;
     int stopped;
     int saw_header; /* a section header was read */
+    const char *section; /* inih's current section (its own buffer), or NULL */
+    int clean; /* the last physical line is printable ASCII only */
+    struct line_buf fast; /* key and value of a fast-path line */
 };
 
-static int buf_put(struct line_buf *b, const char *s, size_t n)
+int relay_fast_paths = 1;
+
+/* Room for n more bytes and a NUL (and one to spare). */
+static int buf_reserve(struct line_buf *b, size_t n)
 {
     if (b->len + n + 2 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -98,6 +114,13 @@ static int buf_put(struct line_buf *b, const char *s, size_t n)
         b->data = grown;
         b->cap = cap;
     }
+    return 0;
+}
+
+static int buf_put(struct line_buf *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n))
+        return -1;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -188,14 +211,41 @@ static int is_key_char(unsigned char c)
            (c >= '0' && c <= '9') || (c && strchr("_@:.+-/[]", c) != NULL);
 }
 
-/* Next physical line as [*s, *s + *n), without its line end. */
+/* Has the word a byte below 0x20, 0x7f, or 0x80 and up (the line end is
+ * one)?  Exact: what borrows may add stands after a byte that has it. */
+static int special_in(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t del = w ^ (0x7f * ones);
+    return (((w - 0x20 * ones) & ~w) | w | ((del - ones) & ~del)) & high ? 1 : 0;
+}
+
+/* Next physical line as [*s, *s + *n), without its line end.  r->clean:
+ * the line is printable ASCII only (0x20-0x7e).  Eight bytes a step while
+ * there is nothing but printable ASCII. */
 static int next_physical(struct reader *r, const char **s, size_t *n)
 {
     if (r->p >= r->end)
         return 0;
     const char *start = r->p, *q = r->p;
-    while (q < r->end && *q != '\n' && *q != '\r')
-        q++;
+    int clean = 1;
+    for (;;) {
+        uint64_t w;
+        while ((size_t)(r->end - q) >= 8 && (memcpy(&w, q, 8), !special_in(w)))
+            q += 8;
+        size_t k = (size_t)(r->end - q) < 8 ? (size_t)(r->end - q) : 8;
+        for (; k; k--, q++) {
+            unsigned char c = (unsigned char)*q;
+            if (c == '\n' || c == '\r')
+                goto end;
+            if (c < 0x20 || c > 0x7e)
+                clean = 0;
+        }
+        if (q >= r->end)
+            break;
+    }
+end:
+    r->clean = clean;
     *s = start;
     *n = (size_t)(q - start);
     if (q < r->end)
@@ -348,6 +398,68 @@ static int emit_param(struct reader *r, const char *s, size_t n, uint32_t line,
     return 1;
 }
 
+/* A key character, as is_key_char, without the strchr. */
+static int key_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= ':') || (c >= '@' && c <= 'Z') ||
+           (c >= '-' && c <= '/') || c == '_' || c == '+' || c == '[' || c == ']';
+}
+
+/* The fast path (see the top): a physical line `key = value` in printable
+ * ASCII (tab allowed), blanks being spaces and tabs, that does not end in a
+ * backslash, whose key is not one Haraka ignores.  For such a line the
+ * general way gives no diagnostic and hands on exactly this key and value,
+ * trimmed, in no doubt.  Returns 1 when the line was handed on, 0 when it
+ * must go the general way, -1 on out of memory or when the caller stops. */
+static int fast_param(struct reader *r, const char *s, size_t n, uint32_t line)
+{
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    size_t key_start = i;
+    while (i < n && key_char((unsigned char)s[i]))
+        i++;
+    size_t key_end = i;
+    if (key_end == key_start || s[key_start] == '[')
+        return 0;
+    for (size_t k = key_end; k < n && !r->clean; k++)
+        if (((unsigned char)s[k] < 0x20 && s[k] != '\t') || (unsigned char)s[k] > 0x7e)
+            return 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i == n || s[i] != '=')
+        return 0;
+    i++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    size_t v0 = i, v1 = n;
+    while (v1 > v0 && (s[v1 - 1] == ' ' || s[v1 - 1] == '\t'))
+        v1--;
+    /* every key Haraka ignores starts with one of these */
+    int maybe_unsafe = s[key_start] == '_' || s[key_start] == 'c' || s[key_start] == 'p';
+    if ((v1 > v0 && s[v1 - 1] == '\\') ||
+        (maybe_unsafe && unsafe_key(s + key_start, key_end - key_start)))
+        return 0;
+    size_t klen = key_end - key_start, vlen = v1 - v0;
+    r->fast.len = 0;
+    if (buf_reserve(&r->fast, klen + vlen + 2))
+        return -1;
+    char *key = r->fast.data;
+    memcpy(key, s + key_start, klen);
+    key[klen] = '\0';
+    memcpy(key + klen + 1, s + v0, vlen);
+    key[klen + 1 + vlen] = '\0';
+    const char *section = r->section && r->section[0] ? r->section
+                        : r->saw_header ? "" : "main";
+    struct ini_at at = {s + key_start, s + v0};
+    const char *value = key + klen + 1;
+    if (!r->fn(r->user, section, key, value, line, 0, &at)) {
+        r->oom = r->stopped = 1;
+        return -1;
+    }
+    return 1;
+}
+
 /* Builds the next logical line into r->out. Returns 1, 0 at the end, -1 on
  * out of memory. */
 static int next_logical(struct reader *r)
@@ -377,6 +489,13 @@ static int next_logical(struct reader *r)
             continue;
         if ((s[i] == ';' || s[i] == '#') && !has_line_sep(s + i, n - i))
             continue;
+        if (!r->pre.len && !r->rereading && !r->limbo && relay_fast_paths) {
+            int fast = fast_param(r, s, n, line);
+            if (fast < 0)
+                return -1;
+            if (fast)
+                continue;
+        }
         const char *name;
         size_t name_len;
         if (is_section(s, n, &name, &name_len)) {
@@ -473,10 +592,12 @@ static int on_entry(void *user, const char *section, const char *name,
     }
     /* inih names the part before any header "" as well as a `[]` header;
      * Haraka calls the first one "main". */
-    if (!name)
+    if (!name) {
         r->saw_header = 1;
+        r->section = section; /* inih's buffer: the fast path reads it too */
+    }
     int ok = r->fn(r->user, section[0] ? section : (r->saw_header ? "" : "main"),
-                   key, value, r->out_line, name ? r->out_doubt : 0);
+                   key, value, r->out_line, name ? r->out_doubt : 0, NULL);
     free(key);
     if (!ok)
         r->oom = r->stopped = 1;
@@ -499,6 +620,7 @@ int ini_text_parse(const char *text, size_t len, enum relay_file file,
         diags->quiet--;
     free(r.pre.data);
     free(r.out.data);
+    free(r.fast.data);
     if (rc == -2 || r.oom)
         return -1;
     /* Every line inih could not split was already refused by the reader, so

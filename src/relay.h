@@ -50,14 +50,16 @@ enum relay_action {
     RELAY_ACTION_CONTINUE = 2,
     RELAY_ACTION_DENY = 3,
     RELAY_ACTION_NONE = 4,    /* entry with no "action" (a route only) */
-    RELAY_ACTION_INVALID = 5  /* entry that could not be read: refuse */
+    RELAY_ACTION_INVALID = 5  /* entry that could not be read: refuse (a bad
+                                 nexthop alone leaves the action as written) */
 };
 
 /* Where outbound sends mail for a domain (force routing). */
 enum relay_route {
     RELAY_ROUTE_MX = 0,      /* no forced route: normal MX lookup */
-    RELAY_ROUTE_NEXTHOP = 1, /* the nexthop of the domain, or of `any` */
-    RELAY_ROUTE_INVALID = 2  /* the entry that applies is broken: defer */
+    RELAY_ROUTE_NEXTHOP = 1, /* the nexthop of the domain's entry, or of `any`
+                                for a domain without an entry */
+    RELAY_ROUTE_INVALID = 2  /* the route that applies cannot be read: defer */
 };
 
 enum relay_severity { RELAY_ERROR = 0, RELAY_WARNING = 1, RELAY_INFO = 2 };
@@ -82,9 +84,12 @@ void relay_config_free(struct relay_config *cfg);
 int relay_config_load(struct relay_config *cfg, enum relay_file file,
                       const char *text, size_t len);
 
-/* The same, for text from malloc that the core may free: it is freed as
- * soon as it has been read, before the lookup tables are built, so a big
- * file's text and its tables are never in memory together. */
+/* The same, for text from malloc that the core takes.  relay_acl_allow's
+ * is freed as soon as it has been read, before the lookup tables are
+ * built, so a big file's text and its tables are never in memory together;
+ * relay_dest_domains.ini's is kept while the domains are in force (the
+ * names and routes of its common entries point into it: no copy of each,
+ * see domains.c). */
 int relay_config_load_taking(struct relay_config *cfg, enum relay_file file,
                              char *text, size_t len);
 
@@ -101,9 +106,13 @@ enum relay_action relay_rcpt_action(const struct relay_config *cfg,
                                     const char *domain, size_t len,
                                     uint32_t *line);
 
-/* The forced route for a domain: its own entry's nexthop, else the one of
- * `any`.  On RELAY_ROUTE_NEXTHOP *nexthop is the route as JSON text (a JSON
- * string, or an array of strings), owned by cfg. */
+/* The forced route for a domain: a domain with an entry goes to its
+ * nexthop, or by MX when the entry gives none; a domain without an entry
+ * goes to the nexthop of `any`, or by MX (as in haraka-plugin-relay 1.0.2).
+ * On RELAY_ROUTE_NEXTHOP *nexthop is the route as JSON text (a JSON string,
+ * or an array of strings); on RELAY_ROUTE_INVALID it is why the route
+ * cannot be used, as plain text (which element of the nexthop is bad, and
+ * how); both owned by cfg.  *line is the entry's line (0 for MX). */
 enum relay_route relay_route(const struct relay_config *cfg,
                              const char *domain, size_t len,
                              const char **nexthop, uint32_t *line,

@@ -48,8 +48,9 @@ static const char *array_base(const char *key, char *buf, size_t size)
 }
 
 static int on_entry(void *user, const char *section, const char *key,
-                    const char *value, uint32_t line, int doubt)
+                    const char *value, uint32_t line, int doubt, const struct ini_at *at)
 {
+    (void)at; /* the switches are copied out: no pointer into the text is kept */
     struct load *ld = user;
     struct settings *s = ld->s;
     if (!key) {

@@ -21,6 +21,7 @@ const { OK, DENY, DENYSOFT } = require('haraka-constants')
 const { openValidator, ask, readPage } = require('./support/browser')
 const { harakaRcpt, UNICODE_RCPTS } = require('./support/haraka-rcpt')
 const { Haraka, freePort, transaction } = require('./lib/haraka')
+const { maskRoute } = require('../js/safe-text')
 
 const REPO = path.resolve(__dirname, '..')
 const CLI = path.join(REPO, 'js', 'cli.js')
@@ -155,7 +156,9 @@ async function pluginAnswers(plugin, { ip, auth, rcpts }) {
     if (r.accepted) {
       // outbound asks get_mx for the recipient's domain
       const mx = await hook(plugin, plugin.hooks.get_mx[0], { todo: {} }, addr.host ?? '')
-      if (mx.rc === OK) Object.assign(r, { route: 'nexthop', nexthop: mx.msg })
+      // outbound is handed the route itself; relay-check and the page show
+      // it with its password masked (issue 10)
+      if (mx.rc === OK) Object.assign(r, { route: 'nexthop', nexthop: maskRoute(mx.msg) })
       else if (mx.rc === DENYSOFT) r.route = 'invalid'
       else r.route = 'mx'
     }
@@ -198,7 +201,9 @@ function shape(decision) {
       code: r.code,
       message: r.message,
       route: typeof r.route === 'string' ? r.route : r.route ? r.route.status : 'none',
-      nexthop: typeof r.route === 'string' ? r.nexthop : (r.route?.nexthop ?? null),
+      // what outbound is handed: the plugin's get_mx answer; relay-check's
+      // and the page's `outbound` (the nexthop as written where that is it)
+      nexthop: typeof r.route === 'string' ? (r.outbound ?? r.nexthop) : (r.route?.outbound ?? r.route?.nexthop ?? null),
     })),
   }
 }
@@ -281,6 +286,66 @@ describe('the plugin, relay-check and the page agree', () => {
     assert.ok(fromCli.some((d) => d.code === 'dest-bad-domain' && d.line === 6), JSON.stringify(fromCli))
     assert.deepEqual(fromCli.map(asLog), pluginDiagnostics(plugin))
     assert.deepEqual((await readPage(v.page)).diagnostics.map(asLog), fromCli.map(asLog))
+  })
+
+  // issue 11: the route relay-check approves is the one Haraka is handed
+  // (an [IPv6] URL host as outbound can use it, section 2); a route that
+  // cannot be read leaves the action as written and defers only with
+  // force_routing on, naming the bad element (section 3); a listed domain
+  // without a nexthop goes by MX, `any` is for domains without an entry
+  // (section 4)
+  it('issue 11: [IPv6] URL routes, a bad element of a route, a listed domain without a nexthop', async () => {
+    const domains = [
+      '[domains]',
+      'v6.example = {"action":"accept","nexthop":"smtp://[::1]:2525"}',
+      'v6lmtp.example = {"action":"accept","nexthop":"lmtp://[::1]:2525"}',
+      'arr.example = {"action":"accept","nexthop":["127.0.0.1:25","bad host"]}',
+      'listed.example = {"action":"accept"}',
+      'slash.example = {"action":"accept","nexthop":"smtp://127.0.0.1:2601/@127.0.0.1:2602"}',
+      'any = {"nexthop":"smarthost.example:25"}',
+      '',
+    ].join('\n')
+    const rcpts = ['u@v6.example', 'u@v6lmtp.example', 'u@arr.example', 'u@listed.example', 'u@slash.example', 'u@unlisted.example']
+    const q = { ip: '203.0.113.5', auth: false, rcpts }
+    const qAcl = { ip: '192.0.2.7', auth: false, rcpts: ['u@unlisted.example'] }
+    for (const force of [true, false]) {
+      const files = {
+        'relay.ini': `[relay]\ndest_domains=true\nforce_routing=${force}\n`,
+        relay_acl_allow: '192.0.2.0/24\n',
+        'relay_dest_domains.ini': domains,
+      }
+      const dir = configDir(files)
+      const plugin = makePlugin(dir)
+      const want = await pluginAnswers(plugin, q)
+      const wantAcl = await pluginAnswers(plugin, qAcl)
+      const v6 = { exchange: '::1', port: 2525 }
+      const expected = force
+        ? [[250, 'nexthop', v6], [250, 'nexthop', { ...v6, using_lmtp: true }], [250, 'invalid', null], [250, 'mx', null], [250, 'invalid', null], [550, 'none', null]]
+        : [[250, 'mx', null], [250, 'mx', null], [250, 'mx', null], [250, 'mx', null], [250, 'mx', null], [550, 'none', null]]
+      assert.deepEqual(want.recipients.map((r) => [r.code, r.route, r.nexthop]), expected, `force_routing=${force}`)
+      assert.deepEqual(wantAcl.recipients.map((r) => [r.code, r.route, r.nexthop]), [[250, force ? 'nexthop' : 'mx', force ? 'smarthost.example:25' : null]])
+      // the bad element is named, at the severity force_routing gives it
+      const fromCli = cli(dir).diagnostics
+      const bad = fromCli.filter((d) => d.code === 'dest-bad-nexthop')
+      assert.deepEqual(bad.map((d) => [d.line, d.severity]), [[4, force ? 'error' : 'warning'], [6, force ? 'error' : 'warning']])
+      assert.match(bad[0].message, /element 2 of 2/)
+      assert.deepEqual(fromCli.map(asLog), pluginDiagnostics(plugin), 'relay-check and the plugin log')
+      const decision = cli(dir, q).decision
+      assert.deepEqual(shape(decision), want, `relay-check and the plugin, force_routing=${force}`)
+      assert.deepEqual(shape(cli(dir, qAcl).decision), wantAcl)
+      if (force) {
+        // relay-check says which element is bad, as the plugin's log does
+        assert.match(decision.recipients[2].route.explain, /element 2 of 2.*bad character in host name/)
+        const r = await hook(plugin, plugin.hooks.get_mx[0], { todo: {} }, 'arr.example')
+        assert.match(r.msg, /element 2 of 2.*bad character in host name/)
+      }
+      await ask(v.page, { files })
+      assert.deepEqual((await readPage(v.page)).diagnostics.map(asLog), fromCli.map(asLog), 'the page and relay-check')
+      await ask(v.page, q)
+      assert.deepEqual(shape(await readPage(v.page)), want, `the page and the plugin, force_routing=${force}`)
+      await ask(v.page, qAcl)
+      assert.deepEqual(shape(await readPage(v.page)), wantAcl)
+    }
   })
 
   it('a client address with blanks is no IP address to any of the three', async () => {

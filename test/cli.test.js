@@ -168,7 +168,15 @@ describe('relay-check: a client question', () => {
       RCPTS.map((a) => [a.replace(/^<|>$/g, ''), 250, 'relay-acl']),
     )
     const route = Object.fromEntries(rs.map((r) => [r.address, r.route]))
-    assert.deepEqual(route['a@accept.example'], { status: 'nexthop', nexthop: '192.0.2.25:2525', key: 'accept.example', file: 'relay_dest_domains.ini', line: 2, explain: route['a@accept.example'].explain })
+    assert.deepEqual(route['a@accept.example'], {
+      status: 'nexthop',
+      nexthop: '192.0.2.25:2525',
+      outbound: '192.0.2.25:2525', // what get_mx is handed
+      key: 'accept.example',
+      file: 'relay_dest_domains.ini',
+      line: 2,
+      explain: route['a@accept.example'].explain,
+    })
     assert.deepEqual(route['d@route-only.example'].nexthop, ['192.0.2.30', '192.0.2.31:2525'])
     assert.equal(route['victim@elsewhere.example'].nexthop, 'smtp://192.0.2.99:587')
     assert.equal(route['victim@elsewhere.example'].key, 'any')
@@ -192,10 +200,11 @@ describe('relay-check: a client question', () => {
       ['f@accept.example', 'accept.example', true, 250, 'recipient <f@accept.example> OK', 'dest-accept', 2],
       ['postmaster', '', false, 550, 'You are not allowed to relay', 'dest-unlisted', 0],
     ])
-    // refused recipients have no route; accepted ones do
+    // refused recipients have no route; accepted ones do (continue.example
+    // is listed without a nexthop: by MX, `any` is for unlisted domains)
     assert.deepEqual(
       doc.decision.recipients.map((r) => r.route && r.route.status),
-      ['nexthop', null, 'nexthop', null, null, null, 'nexthop', null],
+      ['nexthop', null, 'mx', null, null, null, 'nexthop', null],
     )
   })
 
@@ -313,7 +322,8 @@ describe('relay-check: the client address is taken as Haraka hands it to the plu
     for (const ip of [' 192.0.2.1', '192.0.2.1 ', '192.0.2.1\t']) {
       const r = check([dir, '--ip', ip, '--rcpt', 'a@b.example'])
       assert.equal(r.status, 2, `${JSON.stringify(ip)}: ${r.stdout}`)
-      assert.equal(r.stderr.split('\n')[0], `relay-check: --ip '${ip}' is not an IPv4 or IPv6 address`)
+      // a tab is shown escaped (issue 10: nothing raw is printed)
+      assert.equal(r.stderr.split('\n')[0], `relay-check: --ip '${ip.replace('\t', '\\t')}' is not an IPv4 or IPv6 address`)
     }
     assert.equal(json([dir, '--ip', '192.0.2.1']).doc.decision.client.relay, true)
   })
@@ -501,5 +511,74 @@ describe('relay-check: the bin', () => {
     const r = spawnSync(CLI, ['--version'], { encoding: 'utf8' })
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout.trim(), pkg.version)
+  })
+})
+
+// issue 11: what relay-check approves is what Haraka's outbound uses, a
+// route that cannot be read leaves the action as written, and `any` is for
+// domains without an entry.
+describe('relay-check: routes as outbound uses them (issue 11)', () => {
+  const net = require('node:net')
+  const { HarakaMx } = require('haraka-net-utils')
+
+  it('every URL form it approves, [IPv6] hosts included, gives outbound the host it names', () => {
+    // [hop, host, port, lmtp]
+    const HOPS = [
+      ['smtp://[::1]:2525', '::1', 2525, false],
+      ['lmtp://[::1]:2525', '::1', 2525, true],
+      ['smtp://u:p@[2001:DB8::25]', '2001:db8::25', undefined, false],
+      ['lmtp://[2001:db8::26]/', '2001:db8::26', undefined, true],
+      ['smtp://127.0.0.1:2601/', '127.0.0.1', 2601, false],
+      ['lmtp://127.0.0.1:24', '127.0.0.1', 24, true],
+      ['[::1]:2525', '::1', 2525, false],
+      ['::1', '::1', undefined, false],
+    ]
+    const lines = HOPS.map(([hop], i) => `h${i}.example = ${JSON.stringify({ action: 'accept', nexthop: hop })}`)
+    const dir = configDir({
+      'relay.ini': RELAY({ dest_domains: true, force_routing: true }),
+      relay_acl_allow: '192.0.2.0/24\n',
+      'relay_dest_domains.ini': `[domains]\n${lines.join('\n')}\n`,
+    })
+    const { doc, status } = json([dir, '--ip', '203.0.113.5', ...HOPS.flatMap((_, i) => ['--rcpt', `u@h${i}.example`])])
+    assert.equal(status, 0, JSON.stringify(doc.diagnostics))
+    HOPS.forEach(([hop, host, port, lmtp], i) => {
+      const r = doc.decision.recipients[i]
+      assert.equal(r.code, 250, hop)
+      assert.equal(r.route.status, 'nexthop', hop)
+      assert.equal(r.route.nexthop, hop.replace(/^(\w+:\/\/[^:@/]*):[^@]*@/, '$1:***@')) // as written, the password masked
+      assert.ok('outbound' in r.route, `${hop}: no outbound in ${JSON.stringify(r.route)}`)
+      // what the plugin hands get_mx, read as outbound reads it
+      const mx = new HarakaMx(r.route.outbound)
+      assert.ok(net.isIP(mx.exchange), `${hop}: outbound would use ${mx.exchange}`)
+      assert.deepEqual([mx.exchange, mx.port, !!mx.using_lmtp], [host, port, lmtp], hop)
+      assert.doesNotMatch(JSON.stringify(r.route.outbound), /"auth_pass":"p"/, 'the password is not shown')
+    })
+  })
+
+  it('a route with a bad element: the recipient is accepted; the route defers and names the element', () => {
+    const domains = '[domains]\narr.example = {"action":"accept","nexthop":["127.0.0.1:25","bad host"]}\n'
+    const on = check([configDir({ 'relay.ini': RELAY({ dest_domains: true, force_routing: true }), 'relay_dest_domains.ini': domains }), '--ip', '203.0.113.5', '--rcpt', 'u@arr.example'])
+    assert.equal(on.status, 1, on.stdout)
+    assert.ok(on.lines.some((l) => /relay_dest_domains\.ini:2(:\d+)?: error: .*element 2 of 2: bad character in host name/.test(l)), on.stdout)
+    assert.ok(on.lines.some((l) => /^ {2}<u@arr\.example>: 250 accepted/.test(l)), on.stdout)
+    assert.ok(on.lines.some((l) => /^ {4}route: deferred: .*element 2 of 2: bad character in host name/.test(l)), on.stdout)
+    const off = check([configDir({ 'relay.ini': RELAY({ dest_domains: true }), 'relay_dest_domains.ini': domains }), '--ip', '203.0.113.5', '--rcpt', 'u@arr.example'])
+    assert.equal(off.status, 0, off.stdout)
+    assert.ok(off.lines.some((l) => /relay_dest_domains\.ini:2(:\d+)?: warning: .*element 2 of 2/.test(l)), off.stdout)
+    assert.ok(off.lines.some((l) => /^ {2}<u@arr\.example>: 250 accepted/.test(l)), off.stdout)
+    assert.ok(off.lines.some((l) => /^ {4}route: MX lookup/.test(l)), off.stdout)
+  })
+
+  it('a listed domain without a nexthop goes by MX; `any` routes the domains without an entry', () => {
+    const dir = configDir({
+      'relay.ini': RELAY({ dest_domains: true, force_routing: true }),
+      relay_acl_allow: '192.0.2.0/24\n',
+      'relay_dest_domains.ini': '[domains]\nlisted.example = {"action":"accept"}\nany = {"nexthop":"smarthost.example:25"}\n',
+    })
+    const { doc } = json([dir, '--ip', '192.0.2.9', '--rcpt', 'a@listed.example', '--rcpt', 'b@unlisted.example'])
+    const [listed, unlisted] = doc.decision.recipients
+    assert.equal(listed.route.status, 'mx', JSON.stringify(listed.route))
+    assert.match(listed.route.explain, /MX lookup for listed\.example/)
+    assert.deepEqual([unlisted.route.status, unlisted.route.key, unlisted.route.nexthop], ['nexthop', 'any', 'smarthost.example:25'])
   })
 })

@@ -288,6 +288,71 @@ describe('differential: rcpt answers against haraka-plugin-relay 1.0.2', () => {
     counts.deliberate++
   })
 
+  // issue 11 section 3: a route that cannot be read affects routing only;
+  // the action decides the recipient as written, as in 1.0.2
+  it('an entry whose nexthop cannot be read is answered by its action', () => {
+    const text = [
+      '[domains]',
+      'arr.example = {"action":"accept","nexthop":["127.0.0.1:25","bad host"]}',
+      'cont.example = {"action":"continue","nexthop":"mx.example:0"}',
+      'deny.example = {"action":"deny","nexthop":"smtp://127.0.0.1:2601/@127.0.0.1:2602"}',
+      'port.example = {"action":"accept","nexthop":"mx.example:70000"}',
+    ].join('\n')
+    const engine = createEngine()
+    engine.load('relay_dest_domains.ini', text)
+    const theirs = theirHook(text)
+    for (const host of ['arr.example', 'cont.example', 'deny.example', 'port.example']) {
+      assert.equal(CODE[engine.rcpt(host).action], theirs(host), host)
+      counts.domains++
+    }
+  })
+})
+
+describe('differential: get_mx routes against haraka-plugin-relay 1.0.2', () => {
+  function theirRoute(domainsText) {
+    const plugin = Object.create(require('haraka-plugin-relay'))
+    plugin.cfg = { relay: { force_routing: true } }
+    plugin.dest = iniReader.parseIni('relay_dest_domains.ini', {}, domainsText)
+    plugin.logdebug = () => {}
+    return (domain) => {
+      let out
+      plugin.force_routing((rc, msg) => (out = rc === constants.ok ? { status: 'nexthop', nexthop: msg } : { status: 'mx' }), {}, domain)
+      return out
+    }
+  }
+
+  // issue 11 section 4: `any` is for domains without an entry, as in
+  // 1.0.2, Postfix transport maps and qmail smtproutes
+  it('a listed domain without a nexthop goes by MX; `any` routes only the domains without an entry', () => {
+    const text = [
+      '[domains]',
+      'listed.example = {"action":"accept"}',
+      'cont.example = {"action":"continue"}',
+      'deny.example = {"action":"deny"}',
+      'empty.example = {}',
+      'routed.example = {"action":"accept","nexthop":"192.0.2.25:2525"}',
+      'list.example = {"nexthop":["192.0.2.30","lmtp://192.0.2.31:24"]}',
+      'any = {"nexthop":"smarthost.example:25"}',
+    ].join('\n')
+    const engine = createEngine()
+    engine.load('relay.ini', '[relay]\nforce_routing=true\n')
+    engine.load('relay_dest_domains.ini', text)
+    const theirs = theirRoute(text)
+    for (const host of ['listed.example', 'cont.example', 'deny.example', 'empty.example', 'routed.example', 'list.example', 'unlisted.example', 'sub.listed.example']) {
+      const r = engine.route(host)
+      assert.deepEqual(r.status === 'nexthop' ? { status: r.status, nexthop: r.nexthop } : { status: r.status }, theirs(host), host)
+      counts.domains++
+    }
+    // without `any`, every domain without a nexthop goes by MX
+    const bare = text.replace(/^any = .*$/m, '')
+    engine.load('relay_dest_domains.ini', bare)
+    const theirsBare = theirRoute(bare)
+    for (const host of ['listed.example', 'unlisted.example']) {
+      assert.deepEqual({ status: engine.route(host).status }, theirsBare(host), host)
+      counts.domains++
+    }
+  })
+
   it('reports how many cases ran', () => {
     const total = counts.acl + counts.ipaddr + counts.ini + counts.domains + counts.deliberate
     console.log(`differential cases: ${JSON.stringify(counts)} total ${total}`)

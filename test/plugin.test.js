@@ -413,7 +413,75 @@ describe('force_routing', () => {
   it('a broken route is deferred, never sent to the MX', async () => {
     const r = await mx(plugin, 'badroute.example')
     assert.equal(r.rc, DENYSOFT)
-    assert.match(r.msg, /^invalid route for badroute\.example in relay_dest_domains\.ini line 5$/)
+    assert.match(r.msg, /^invalid route for badroute\.example in relay_dest_domains\.ini line 5: nexthop must be a string/)
+  })
+
+  // issue 11 section 4: as in 1.0.2, Postfix and qmail, `any` is for
+  // domains without an entry; a listed domain without a nexthop goes by MX
+  it('a listed domain without a nexthop goes by MX, not to `any`', async () => {
+    assert.deepEqual(await mx(plugin, 'accept-only.example'), { rc: undefined, msg: undefined })
+    assert.deepEqual(await mx(plugin, 'Accept-Only.Example'), { rc: undefined, msg: undefined })
+  })
+
+  // issue 11 section 2: Haraka reads a URL's host with new URL(), which
+  // keeps the brackets of an IPv6 address ([::1] is no address to
+  // outbound); such a route is handed to get_mx as an object with the
+  // address bare, the rest as HarakaMx.fromUrl reads it
+  it('a URL route with an [IPv6] host is handed on as an object outbound can use', async () => {
+    const HarakaMx = require('haraka-net-utils').HarakaMx
+    const net = require('node:net')
+    const p = makePlugin({
+      'relay.ini': RELAY({ force_routing: true }),
+      'relay_dest_domains.ini': [
+        '[domains]',
+        'v6.example = { "nexthop": "smtp://[::1]:2525" }',
+        'v6lmtp.example = { "nexthop": ["lmtp://[2001:DB8::25]:24", "192.0.2.5", "smtp://192.0.2.6:26"] }',
+        'v6auth.example = { "nexthop": "smtp://u:p@[::1]/" }',
+        '',
+      ].join('\n'),
+    })
+    const cases = {
+      'v6.example': { exchange: '::1', port: 2525 },
+      'v6lmtp.example': [{ exchange: '2001:db8::25', port: 24, using_lmtp: true }, '192.0.2.5', 'smtp://192.0.2.6:26'],
+      // the password is there for outbound, but not enumerable: Haraka
+      // logs the answer (JSON.stringify, a spread copy) without it
+      'v6auth.example': { exchange: '::1', auth_user: 'u' },
+    }
+    for (const [domain, want] of Object.entries(cases)) {
+      const r = await mx(p, domain)
+      assert.equal(r.rc, OK, domain)
+      assert.deepEqual(r.msg, want, domain)
+      if (domain === 'v6auth.example') {
+        assert.equal(r.msg.auth_pass, 'p')
+        assert.equal(new HarakaMx(r.msg).auth_pass, 'p')
+        assert.ok(!JSON.stringify(r.msg).includes('"p"'))
+      }
+      // as outbound reads the answer (hmail.get_mx_respond)
+      for (const m of [].concat(r.msg)) assert.ok(net.isIP(new HarakaMx(m).exchange), `${domain}: ${JSON.stringify(m)}`)
+    }
+  })
+
+  // issue 11 section 3: the action decides the recipient as written; a
+  // route that cannot be read affects routing only
+  it('a route with a bad element: the recipient is accepted, the route deferred naming the element', async () => {
+    const text = '[domains]\narr.example = {"action":"accept","nexthop":["127.0.0.1:25","bad host"]}\n'
+    for (const force_routing of [false, true]) {
+      const p = makePlugin({ 'relay.ini': RELAY({ dest_domains: true, force_routing }), 'relay_dest_domains.ini': text })
+      const c = conn('203.0.113.5', { withTxn: true })
+      assert.equal((await harakaRcpt(p, c, 'u@arr.example')).final, 250, `force_routing=${force_routing}`)
+      const logged = p.logs.find(([, m]) => /\[dest-bad-nexthop\]$/.test(m))
+      assert.ok(logged, JSON.stringify(p.logs))
+      assert.equal(logged[0], force_routing ? 'logerror' : 'logwarn')
+      assert.match(logged[1], /^relay_dest_domains\.ini:2: (error|warning): .*element 2 of 2/)
+      const r = await mx(p, 'arr.example')
+      if (!force_routing) {
+        assert.deepEqual(r, { rc: undefined, msg: undefined })
+        continue
+      }
+      assert.equal(r.rc, DENYSOFT)
+      assert.match(r.msg, /^invalid route for arr\.example in relay_dest_domains\.ini line 2: .*element 2 of 2.*bad character in host name/)
+      assert.ok(p.logs.some(([l, m]) => l === 'logerror' && /invalid route for arr\.example .*element 2 of 2/.test(m)), JSON.stringify(p.logs))
+    }
   })
 
   it('no route and no `any`: normal MX lookup', async () => {

@@ -113,9 +113,11 @@ describe('validator page', () => {
         ['victim@elsewhere.example', 550, 'You are not allowed to relay', 'none', null],
         ['b@Example.NET', 250, 'recipient <b@Example.NET> OK', 'mx', null],
         ['c@example.org', 550, 'You are not allowed to relay', 'none', null],
-        ['d@broken.example', 550, 'Mail for that recipient is not accepted here.', 'none', null],
+        // a route that cannot be read: the action decides, the mail is deferred
+        ['d@broken.example', 250, 'recipient <d@broken.example> OK', 'invalid', null],
       ],
     )
+    assert.match(recipients[4].text, /deferred: .*nexthop: port out of range/)
     assert.match(recipients[0].text, /relay_dest_domains\.ini line 2 says accept for example\.com/)
     assert.match(recipients[1].text, /550 You are not allowed to relay.*elsewhere\.example is not listed/)
     assert.match(await v.page.locator('#command').textContent(), /^relay-check --ip 203\.0\.113\.5 --rcpt a@example\.com --rcpt victim@elsewhere\.example/)

@@ -11,6 +11,9 @@
   const { RelayCore, FILES } = globalThis.RelayWasm
   const { decide, splitRecipients } = globalThis.RelayDecide
   const { MAX_FILE_BYTES, decodeConfigBytes, counts, countText } = globalThis.RelayConfigText
+  // every text the page shows: control and bidi characters escaped,
+  // passwords of routes masked (js/safe-text.js, as relay-check prints them)
+  const { escapeText: shown, maskRoute } = globalThis.RelaySafeText
   const DATA = globalThis.RelayValidatorData
 
   const DEFAULTS = { acl: true, force_routing: false, dest_domains: false, all: false }
@@ -38,11 +41,11 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v == null || v === false) continue
       if (k === 'class') node.className = v
-      else if (k === 'text') node.textContent = v
+      else if (k === 'text') node.textContent = shown(v)
       else if (k.startsWith('on')) node.addEventListener(k.slice(2), v)
       else node.setAttribute(k, v === true ? '' : v)
     }
-    for (const kid of kids.flat()) if (kid != null) node.append(kid)
+    for (const kid of kids.flat()) if (kid != null) node.append(typeof kid === 'string' ? shown(kid) : kid)
     return node
   }
 
@@ -145,7 +148,7 @@
   }
 
   function notice(text) {
-    $('notice').textContent = text
+    $('notice').textContent = shown(text)
   }
 
   async function openFiles(list, target) {
@@ -254,7 +257,7 @@
     if (auth) words.push('--auth')
     for (const r of rcpts) words.push('--rcpt', shellWord(r))
     words.push('CONFIG_DIR')
-    $('command').textContent = words.join(' ')
+    $('command').textContent = shown(words.join(' '))
     let dec
     try {
       dec = decide(core, { ip, auth, rcpts })
@@ -280,7 +283,9 @@
           'data-reason': r.reason,
           'data-line': r.line,
           'data-route': r.route ? r.route.status : 'none',
-          'data-nexthop': r.route && r.route.nexthop ? JSON.stringify(r.route.nexthop) : null,
+          'data-nexthop': r.route && r.route.nexthop ? JSON.stringify(maskRoute(r.route.nexthop)) : null,
+          // what outbound is handed (an [IPv6] URL host without brackets)
+          'data-outbound': r.route && r.route.outbound ? JSON.stringify(maskRoute(r.route.outbound)) : null,
         },
         el('span', { class: 'addr', text: `<${r.address}>` }),
         el('span', { class: 'smtp', text: `${r.code} ${r.accepted ? 'accepted' : 'refused'}` }),

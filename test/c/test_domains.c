@@ -23,6 +23,17 @@ static const char *diag_message(struct relay_config *cfg, const char *code)
     return "";
 }
 
+/* The severity of the first diagnostic with this code, or -1. */
+static int diag_severity(struct relay_config *cfg, const char *code)
+{
+    const struct relay_diagnostic *d;
+    size_t n = relay_diagnostics(cfg, &d);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(d[i].code, code) == 0)
+            return (int)d[i].severity;
+    return -1;
+}
+
 /* issue 9: JSON nested deeper than CJSON_NESTING_LIMIT levels is refused
  * on its own line (dest-too-deep) before cJSON recurses into it: in
  * relay.wasm ~820 levels ran the 64 KiB stack into the static data.  The
@@ -135,7 +146,8 @@ int main(void)
     CHECK_EQ(action(cfg, "typo.example"), RELAY_ACTION_INVALID);
     CHECK_EQ(action(cfg, "json.example"), RELAY_ACTION_INVALID);
     CHECK_EQ(action(cfg, "array.example"), RELAY_ACTION_INVALID);
-    CHECK_EQ(action(cfg, "port.example"), RELAY_ACTION_INVALID);
+    /* issue 11 section 3: a route that cannot be read leaves the action as written */
+    CHECK_EQ(action(cfg, "port.example"), RELAY_ACTION_ACCEPT);
     CHECK_EQ(action(cfg, "route.example"), RELAY_ACTION_NONE);
     CHECK_EQ(action(cfg, "novalue.example"), RELAY_ACTION_INVALID);
     CHECK_EQ(action(cfg, "unlisted.example"), RELAY_ACTION_UNLISTED);
@@ -154,13 +166,71 @@ int main(void)
     CHECK_EQ(any, 0);
     CHECK_EQ(route(cfg, "route.example", &hop, &any), RELAY_ROUTE_NEXTHOP);
     CHECK(hop && strcmp(hop, "[\"[2001:db8::25]:25\",\"lmtp://lmtp.example:24\"]") == 0);
-    CHECK_EQ(route(cfg, "accept.example", &hop, &any), RELAY_ROUTE_NEXTHOP); /* via any */
-    CHECK_EQ(any, 1);
+    /* issue 11 section 4: a listed domain without a nexthop goes by MX, as
+     * in 1.0.2; `any` is for domains without an entry */
+    CHECK_EQ(route(cfg, "accept.example", &hop, &any), RELAY_ROUTE_MX);
+    CHECK_EQ(any, 0);
+    CHECK_EQ(route(cfg, "deny.example", &hop, &any), RELAY_ROUTE_MX);
     CHECK_EQ(route(cfg, "elsewhere.example", &hop, &any), RELAY_ROUTE_NEXTHOP);
     CHECK_EQ(any, 1);
+    CHECK(hop && strcmp(hop, "\"smtp://user:pass@smarthost.example:587\"") == 0);
     /* a broken entry never falls back to `any` or MX */
     CHECK_EQ(route(cfg, "port.example", &hop, &any), RELAY_ROUTE_INVALID);
+    CHECK(hop && strstr(hop, "port out of range"));
     CHECK_EQ(route(cfg, "json.example", &hop, &any), RELAY_ROUTE_INVALID);
+    CHECK(hop && strstr(hop, "cannot be read"));
+    relay_config_free(cfg);
+
+    /* issue 11 section 3: one bad element of an array route.  The action
+     * decides the recipient as written; the route is deferred whole, and
+     * the route and the diagnostic name the element.  With force_routing
+     * off the diagnostic is a warning, with it on an error. */
+    {
+        const char *arr = "[domains]\n"
+                          "arr.example = {\"action\":\"accept\",\"nexthop\":[\"127.0.0.1:25\",\"bad host\"]}\n" /* 2 */
+                          "ok.example = {\"action\":\"continue\",\"nexthop\":\"127.0.0.1:25\"}\n";
+        for (int force = 0; force < 2; force++) {
+            cfg = load3(force ? "[relay]\ndest_domains=true\nforce_routing=true\n" : "[relay]\ndest_domains=true\n",
+                        NULL, arr);
+            CHECK_EQ(action(cfg, "arr.example"), RELAY_ACTION_ACCEPT);
+            CHECK_EQ(action(cfg, "ok.example"), RELAY_ACTION_CONTINUE);
+            CHECK_EQ(route(cfg, "arr.example", &hop, &any), RELAY_ROUTE_INVALID);
+            CHECK(hop && strstr(hop, "element 2 of 2") && strstr(hop, "bad character in host name"));
+            CHECK_EQ(route(cfg, "ok.example", &hop, &any), RELAY_ROUTE_NEXTHOP);
+            const struct relay_diagnostic *d;
+            size_t n = relay_diagnostics(cfg, &d), seen = 0;
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(d[i].code, "dest-bad-nexthop") == 0) {
+                    CHECK_EQ(d[i].line, 2);
+                    CHECK_EQ(d[i].severity, force ? RELAY_ERROR : RELAY_WARNING);
+                    CHECK(strstr(d[i].message, "element 2 of 2") != NULL);
+                    seen++;
+                }
+            CHECK_EQ(seen, 1);
+            relay_config_free(cfg);
+        }
+        /* the severity follows relay.ini as it is reloaded */
+        cfg = load3(NULL, NULL, arr);
+        CHECK_EQ(diag_severity(cfg, "dest-bad-nexthop"), RELAY_WARNING);
+        relay_config_load(cfg, RELAY_FILE_INI, "[relay]\nforce_routing=on\n", strlen("[relay]\nforce_routing=on\n"));
+        CHECK_EQ(diag_severity(cfg, "dest-bad-nexthop"), RELAY_ERROR);
+        relay_config_free(cfg);
+    }
+
+    /* issue 11 section 4: `any` only for domains without an entry; an entry
+     * with a route that cannot be read still defers, never goes to `any` */
+    cfg = load3("[relay]\nforce_routing=true\n", NULL,
+        "[domains]\n"
+        "listed.example = {\"action\":\"accept\"}\n"
+        "noaction.example = {}\n"
+        "bad.example = {\"action\":\"accept\",\"nexthop\":\"x:0\"}\n"
+        "any = {\"nexthop\":\"smarthost.example:25\"}\n");
+    CHECK_EQ(route(cfg, "listed.example", &hop, &any), RELAY_ROUTE_MX);
+    CHECK_EQ(route(cfg, "LISTED.example", &hop, &any), RELAY_ROUTE_MX);
+    CHECK_EQ(route(cfg, "noaction.example", &hop, &any), RELAY_ROUTE_MX);
+    CHECK_EQ(route(cfg, "bad.example", &hop, &any), RELAY_ROUTE_INVALID);
+    CHECK_EQ(route(cfg, "unlisted.example", &hop, &any), RELAY_ROUTE_NEXTHOP);
+    CHECK_EQ(any, 1);
     relay_config_free(cfg);
 
     /* Keys naming one domain with different meanings: the narrowest holds
@@ -259,6 +329,35 @@ int main(void)
         CHECK(why && strstr(why, bad_urls[i].host));
         if (!why || !strstr(why, bad_urls[i].host))
             fprintf(stderr, "  '%s': %s\n", bad_urls[i].hop, why ? why : "accepted");
+    }
+
+    /* issue 10: anything a URL does not take as written (control
+     * characters, blanks, raw non-ASCII) in the user name, password, host
+     * or port of a route is refused, in every form of route */
+    {
+        const char *hostile[] = {
+            "smtp://a\n::error title=injected::PWNED\n@relay.example.net:25",
+            "smtp://a\x1b[31m:x@relay.example.net:25", "smtp://a:b\x1b]0;t\x07@relay.example.net",
+            "smtp://a:b c@relay.example.net", "smtp://a\r:b@relay.example.net", "smtp://a:b\t@relay.example.net",
+            "smtp://a:\xc2\x9b" "31m@relay.example.net", "smtp://a\xe2\x80\xae:b@relay.example.net",
+            "smtp://a:b@relay\x1b.example.net", "smtp://a:b@relay.example.net\n", "smtp://a:b@rel ay.example.net",
+            "smtp://a:b@r\xc3\xa9lay.example.net", "smtp://a:b@relay.example.net:2\x1b" "5", "smtp://a:b@relay.example.net:25\xe2\x80\xa8",
+            "lmtp://a:b@[::1\n]:24", "lmtp://a\x7f:b@[::1]:24", "relay.example.net:25\n::error::x",
+            "relay.example.net\xc2\x85", "[::1]:25\x1b", "##[add-mask]relay.example.net",
+        };
+        for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+            const char *why = nexthop_check(hostile[i]);
+            CHECK(why != NULL);
+            if (!why)
+                fprintf(stderr, "  accepted: hostile route %zu\n", i);
+        }
+        /* the host a message names is shown without what the file held
+         * around it: no control, bidi or non-ASCII byte, no blank ('#'
+         * and '?' end the host) */
+        const char *why = nexthop_check("smtp://relay\xc2\x9b\xe2\x80\xae[x] \x1b.example.net/x");
+        CHECK(why && strstr(why, "outbound would use relay?????[x]??.example.net;"));
+        why = nexthop_check("smtp://u\x01:p@re lay[x]\xc2\x85.example.net");
+        CHECK(why && strstr(why, "outbound would use re?lay[x]??.example.net as the host"));
     }
 
     /* a key that ends in '.': Haraka refuses such a recipient (501) */

@@ -54,12 +54,18 @@ static void ask(struct relay_config *cfg, const char *w, size_t n, uint32_t line
     int via_any = 0;
     enum relay_route r = relay_route(cfg, w, n, &hop, &line, &via_any);
     CHECK_OR_DIE((unsigned)r <= RELAY_ROUTE_INVALID, "route %d", (int)r);
-    CHECK_OR_DIE((r == RELAY_ROUTE_NEXTHOP) == (hop != NULL), "route %d with nexthop %p", (int)r,
+    /* a nexthop's JSON text, or why an invalid route cannot be used */
+    CHECK_OR_DIE((r == RELAY_ROUTE_MX) == (hop == NULL), "route %d with nexthop %p", (int)r,
                  (const void *)hop);
     CHECK_OR_DIE(r == RELAY_ROUTE_MX ? line == 0 && !via_any : line >= 1 && line <= lines,
                  "route %d at line %u", (int)r, (unsigned)line);
-    if (hop)
+    if (r == RELAY_ROUTE_NEXTHOP)
         check_route_json(hop);
+    if (r == RELAY_ROUTE_INVALID) {
+        CHECK_OR_DIE(hop[0] != '\0', "invalid route without a reason");
+        for (const char *c = hop; *c; c++)
+            CHECK_OR_DIE((unsigned char)*c >= 0x20 && *c != 0x7f, "control character in the reason of a route");
+    }
     if (via_any) {
         uint32_t any_line;
         CHECK_OR_DIE(relay_rcpt_action(cfg, "any", 3, &any_line) != RELAY_ACTION_UNLISTED &&

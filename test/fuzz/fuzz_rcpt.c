@@ -4,7 +4,9 @@
  *
  * Properties: no crash; the action, route and lines equal those of a table
  * searched one entry at a time (a domain matches a key when it has the
- * same length and the same letters in any ASCII case, nothing else).
+ * same length and the same letters in any ASCII case, nothing else); the
+ * route is the entry's own (MX when it gives none), `any`'s only for a
+ * domain without an entry.
  */
 #include "fuzz_common.h"
 
@@ -23,7 +25,8 @@ static const struct entry entries[] = {
     {"typo.example", "{\"action\":\"Accept\"}", RELAY_ACTION_INVALID, R_BAD},
     {"json.example", "{action: accept}", RELAY_ACTION_INVALID, R_BAD},
     {"route.example", "{\"nexthop\":[\"[2001:db8::25]:25\",\"lmtp://lmtp.example:24\"]}", RELAY_ACTION_NONE, R_HOP},
-    {"badroute.example", "{\"action\":\"accept\",\"nexthop\":\"mx.example:0\"}", RELAY_ACTION_INVALID, R_BAD},
+    /* a bad nexthop defers the route and leaves the action */
+    {"badroute.example", "{\"action\":\"accept\",\"nexthop\":\"mx.example:0\"}", RELAY_ACTION_ACCEPT, R_BAD},
     {"novalue.example", NULL, RELAY_ACTION_INVALID, R_BAD},
     {"a", "{\"action\":\"accept\"}", RELAY_ACTION_ACCEPT, R_NONE},
     {"xn--bcher-kva.example", "{\"action\":\"continue\"}", RELAY_ACTION_CONTINUE, R_NONE},
@@ -99,7 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK_OR_DIE(a == (i < 0 ? RELAY_ACTION_UNLISTED : actions[i]), "'%.*s': action %d, table %d",
                  (int)size, d, (int)a, i < 0 ? 0 : (int)actions[i]);
     CHECK_OR_DIE(line == (i < 0 ? 0 : (uint32_t)i + 2), "'%.*s': line %u", (int)size, d, (unsigned)line);
-    long via = i >= 0 && routes[i] != R_NONE ? i : any;
+    /* a domain with an entry is routed by it (MX when it gives no nexthop);
+     * `any` only routes the domains without an entry */
+    long via = i >= 0 ? i : any;
     int want = via < 0 ? R_NONE : routes[via];
     const char *hop = NULL;
     int via_any = 0;

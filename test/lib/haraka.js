@@ -108,6 +108,23 @@ class Smtp {
     return new Promise((resolve, reject) => {
       let sock
       const onFail = (err) => reject(err)
+      if (this.tlsOpts && this.proxy) {
+        // PROXY v1 in clear text, then TLS on the same socket (haproxy in
+        // front of an SMTPS port)
+        const raw = net.connect({ host: this.host, port: this.port, localAddress: this.localAddress })
+        raw.once('error', onFail)
+        raw.once('connect', () => {
+          raw.write(`${this.proxy}\r\n`)
+          sock = tls.connect({ socket: raw, servername: TLS_NAME, ...this.tlsOpts })
+          sock.once('secureConnect', () => {
+            this.secure = true
+            this.reply().then((g) => resolve(this.greeted(g)), onFail)
+          })
+          sock.once('error', onFail)
+          this.attach(sock)
+        })
+        return
+      }
       if (this.tlsOpts) {
         sock = tls.connect({
           host: this.host,

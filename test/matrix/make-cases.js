@@ -68,6 +68,23 @@ const HAND = [
     domains: ['a.example', 'b.example', 'c.example', 'd.example', 'e.example', 'f.example', 'g.example', 'H.Example', 'z.example'],
   },
   {
+    // issue 11: a bad element defers the route and leaves the action (a
+    // warning, then an error once force_routing is on); `any` only for
+    // domains without an entry
+    name: 'a route that cannot be read, and `any` for unlisted domains only',
+    loads: [
+      [
+        'relay_dest_domains.ini',
+        '[domains]\narr.example = {"action":"accept","nexthop":["127.0.0.1:25","bad host"]}\n' +
+          'listed.example = {"action":"continue"}\nv6.example = {"action":"accept","nexthop":"lmtp://[::1]:2525"}\n' +
+          'slash.example = {"action":"accept","nexthop":"smtp://127.0.0.1:2601/@127.0.0.1:2602"}\n' +
+          'any = {"nexthop":"smarthost.example:25"}\n',
+      ],
+      ['relay.ini', ON],
+    ],
+    domains: ['arr.example', 'listed.example', 'v6.example', 'slash.example', 'unlisted.example'],
+  },
+  {
     name: 'reloads replace each file whole',
     loads: [
       ['relay.ini', '[relay]\nall = true\n'],

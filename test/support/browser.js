@@ -91,6 +91,8 @@ function readPage(page) {
       line: Number(li.dataset.line),
       route: li.dataset.route,
       nexthop: li.dataset.nexthop ? JSON.parse(li.dataset.nexthop) : null,
+      // what outbound is handed (get_mx), when the page says
+      outbound: li.dataset.outbound ? JSON.parse(li.dataset.outbound) : undefined,
       text: li.textContent,
     }))
     return { diagnostics, client, recipients }
