@@ -17,6 +17,7 @@ const constants = require('haraka-constants')
 
 const { createEngine } = require('../js/engine')
 const { rng } = require('./support/rng')
+const { RANK } = require('./support/action-rank')
 
 iniReader.logger = () => {}
 const RELAY_BOOLEANS = ['+relay.acl', '-relay.force_routing', '-relay.all', '-relay.dest_domains']
@@ -174,8 +175,14 @@ describe('differential: INI read as haraka-config reads it', () => {
   })
 
   it('relay_dest_domains.ini entries equal haraka-config plus JSON.parse, or are narrower where keys conflict', () => {
-    // how far an answer opens relaying (unlisted and deny both refuse)
-    const RANK = { deny: 0, unlisted: 0, invalid: 1, noaction: 2, continue: 3, accept: 4 }
+    // what 1.0.2 makes of a value: JSON.parse's action, or a refusal
+    const actionOf = (raw) => {
+      try {
+        return JSON.parse(raw).action
+      } catch {
+        return 'invalid'
+      }
+    }
     const r = rng(SEED + 3)
     const engine = createEngine()
     const domainsPool = ['example.com', 'Example.ORG', 'mail.example.net', 'a-b.example', 'x.test', 'any']
@@ -201,14 +208,7 @@ describe('differential: INI read as haraka-config reads it', () => {
         const ours = engine.rcpt(host)
         // haraka-config keeps the key's case and the later of two equal keys
         const raw = theirs[host]
-        let theirsAction = 'unlisted'
-        if (raw !== undefined) {
-          try {
-            theirsAction = JSON.parse(raw).action
-          } catch {
-            theirsAction = 'invalid'
-          }
-        }
+        const theirsAction = raw === undefined ? 'unlisted' : actionOf(raw)
         const variants = Object.keys(theirs).filter((k) => k.toLowerCase() === host)
         // never wider than Haraka with 1.0.2 where 1.0.2 matches a key
         // (difference 11: keys naming one domain resolve to the narrowest)
@@ -224,13 +224,7 @@ describe('differential: INI read as haraka-config reads it', () => {
         else if (variants.length === 1) {
           // an upper-case key only: 1.0.2 never matched it, relay-wasm does
           // (difference 11, listed by relay-check's migration report)
-          let upper
-          try {
-            upper = JSON.parse(theirs[variants[0]]).action
-          } catch {
-            upper = 'invalid'
-          }
-          assert.equal(ours.action, upper, `${host} in ${JSON.stringify(text)}`)
+          assert.equal(ours.action, actionOf(theirs[variants[0]]), `${host} in ${JSON.stringify(text)}`)
         }
         counts.domains++
       }

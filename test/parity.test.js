@@ -26,6 +26,7 @@ const iniReader = require('haraka-config/lib/readers/ini.js')
 
 const { createEngine } = require('../js/engine')
 const { rng } = require('./support/rng')
+const { RANK } = require('./support/action-rank')
 
 iniReader.logger = () => {}
 
@@ -282,7 +283,6 @@ describe('parity: relay_dest_domains.ini as haraka-config reads it', () => {
   }
 
   it('the keys and values of [domains] equal haraka-config (narrower where keys conflict)', () => {
-    const RANK = { deny: 0, unlisted: 0, invalid: 1, noaction: 2, continue: 3, accept: 4 }
     const r = rng(SEED + 2)
     const engine = createEngine()
     const count = { files: 0, keys: 0, values: 0, absent: 0, refused: 0 }
