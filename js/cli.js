@@ -4,12 +4,14 @@
  *
  *   relay-check [CONFIG_DIR] [--strict] [--format text|json|github]
  *               [--ip ADDRESS [--auth] --rcpt ADDRESS [--rcpt ADDRESS ...]]
- *               [--follow-symlinks]
+ *               [--expect FILE] [--compare 1.0.2] [--follow-symlinks]
  *
  * Reads relay.ini, relay_acl_allow and relay_dest_domains.ini from
  * CONFIG_DIR (default ./config; a missing file means its defaults) into the
  * same relay.wasm the plugin runs, prints every diagnostic and, with --ip,
- * what the plugin would answer that client (js/decide.js).
+ * what the plugin would answer that client (js/decide.js); with --expect,
+ * whether each expectation of FILE holds (js/expect.js); with --compare,
+ * where haraka-plugin-relay 1.0.2 answers otherwise (js/compare.js).
  * Exit status: 0 no error, 1 an error (or with --strict a warning),
  * 2 a usage or I/O problem.
  *
@@ -26,7 +28,9 @@ const { parseArgs } = require('node:util')
 
 const { createEngine, FILES } = require('./engine')
 const { decide } = require('./decide')
-const { MAX_FILE_BYTES, decodeConfigBytes, formatDiagnostic, counts, countText } = require('./config-text')
+const { checkExpectations, textLines: expectText, annotations: expectAnnotations, summary: expectSummary, jsonReport: expectJson } = require('./expect')
+const compare = require('./compare')
+const { sizeProblem, decodeConfigBytes, formatDiagnostic, counts, countText } = require('./config-text')
 const { safeLine, safeJson, githubCommand } = require('./safe-text')
 
 const USAGE = `usage: relay-check [CONFIG_DIR] [options]
@@ -40,8 +44,13 @@ options:
   --ip ADDRESS           a client address: say what the plugin answers it
   --auth                 the client has authenticated (SMTP AUTH)
   --rcpt ADDRESS         a recipient (repeat for several, in order); needs --ip
+  --expect FILE          check the expectations in FILE, one a line:
+                         CLIENT [auth] -> RECIPIENT: ANSWER (exit 1 if one fails)
+  --compare 1.0.2        list where haraka-plugin-relay 1.0.2 answers otherwise
+                         on this config (exit 1 if anything differs)
   --follow-symlinks      read a file that is a symbolic link to a place
                          outside CONFIG_DIR (refused otherwise)
+  --page FILE            write the validator page (one HTML file) to FILE
   -h, --help             this text
   --version              the version of the package
 
@@ -66,7 +75,10 @@ function parse(argv) {
         ip: { type: 'string' },
         auth: { type: 'boolean' },
         rcpt: { type: 'string', multiple: true },
+        expect: { type: 'string' },
+        compare: { type: 'string' },
         'follow-symlinks': { type: 'boolean' },
+        page: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -81,6 +93,9 @@ function parse(argv) {
   if (!FORMATS.includes(format)) throw new Fail(`--format takes ${FORMATS.join(', ')} (got '${format}')`)
   const rcpts = values.rcpt ?? []
   if ((rcpts.length || values.auth) && values.ip === undefined) throw new Fail('--rcpt and --auth need --ip ADDRESS')
+  if (values.expect !== undefined && values.ip !== undefined) throw new Fail('--expect and --ip ask different questions: give one of them')
+  if (values.compare !== undefined && values.compare !== compare.RELEASE) throw new Fail(`--compare takes ${compare.RELEASE}, the release of haraka-plugin-relay it knows (got '${values.compare}')`)
+  if (values.compare !== undefined && (values.ip !== undefined || values.expect !== undefined)) throw new Fail('--compare, --expect and --ip ask different questions: give one of them')
   return {
     dir: positionals[0] ?? 'config',
     strict: !!values.strict,
@@ -88,6 +103,9 @@ function parse(argv) {
     format,
     // the address as given: Haraka hands the plugin connection.remote.ip untrimmed
     question: values.ip === undefined ? null : { ip: values.ip, auth: !!values.auth, rcpts },
+    expect: values.expect ?? null,
+    compare: values.compare !== undefined,
+    page: values.page ?? null,
     help: !!values.help,
     version: !!values.version,
   }
@@ -175,23 +193,30 @@ function readOne(p, from = p) {
     const st = fs.fstatSync(fd)
     if (st.isDirectory()) throw new Fail(`${p}: cannot read: is a directory, not a file`)
     if (!st.isFile()) throw new Fail(`${p}: cannot read: not a regular file`)
-    if (st.size > MAX_FILE_BYTES) {
-      throw new Fail(`${p}: too large: ${st.size} bytes, over the ${MAX_FILE_BYTES / 1024 / 1024} MiB that relay-check reads per file`)
-    }
+    if (sizeProblem(st.size)) throw new Fail(`${p}: ${sizeProblem(st.size)}`)
     let bytes
     try {
       bytes = fs.readFileSync(fd)
     } catch (err) {
       throw new Fail(`${p}: cannot read: ${reason(err)}`)
     }
-    if (bytes.length > MAX_FILE_BYTES) {
-      throw new Fail(`${p}: too large: over the ${MAX_FILE_BYTES / 1024 / 1024} MiB that relay-check reads per file`)
-    }
+    if (sizeProblem(bytes.length)) throw new Fail(`${p}: ${sizeProblem(bytes.length)}`) // grew while read
     // decoded as the plugin decodes it; bytes that are not UTF-8 are warnings
     return decodeConfigBytes(bytes, path.basename(p))
   } finally {
     fs.closeSync(fd)
   }
+}
+
+/* The file of --expect: a missing one is an error (no defaults); a symbolic
+ * link out of its own directory is not followed, as in readConfig. */
+function readExpectFile(p, followSymlinks) {
+  try {
+    fs.statSync(p)
+  } catch (err) {
+    throw new Fail(`${p}: cannot read: ${reason(err)}`)
+  }
+  return readOne(p, followSymlinks ? p : inside(path.dirname(p), p)).text
 }
 
 function loadEngine(dir, texts) {
@@ -245,11 +270,23 @@ function main(argv, out) {
     out.push(require('../package.json').version)
     return 0
   }
+  if (opts.page !== null) {
+    let r
+    try {
+      r = require('./page').writePage(opts.page)
+    } catch (err) {
+      throw new Fail(`cannot write the validator page to ${opts.page}: ${err.code ? reason(err) : err.message}`)
+    }
+    out.push(`wrote the validator page to ${opts.page} (${r.bytes} bytes); open it in a browser, it makes no request`)
+    return 0
+  }
   const texts = readConfig(opts.dir, { followSymlinks: opts.followSymlinks })
   const engine = loadEngine(opts.dir, texts)
   const diagnostics = engine.diagnostics()
   const settings = engine.settings()
   const decision = opts.question ? decide(engine, opts.question) : null
+  const expected = opts.expect === null ? null : checkExpectations(engine, readExpectFile(opts.expect, opts.followSymlinks))
+  const compared = opts.compare ? compare.compareWith102(engine, Object.fromEntries(FILES.map((f) => [f, texts[f].text]))) : null
   if (opts.question && !decision.client.valid) throw new Fail(`--ip '${opts.question.ip}' is not an IPv4 or IPv6 address`)
 
   const shown = (file) => path.join(opts.dir, file)
@@ -265,6 +302,8 @@ function main(argv, out) {
     }))
     const doc = { diagnostics: list, settings }
     if (decision) doc.decision = { client: decision.client, recipients: decision.recipients }
+    if (expected) doc.expectations = expectJson(expected, opts.expect)
+    if (compared) doc.comparison = compare.jsonReport(compared, shown)
     out.push({ json: doc })
   } else {
     const base = process.env.GITHUB_WORKSPACE || process.cwd()
@@ -277,9 +316,22 @@ function main(argv, out) {
     if (decision) out.push(...decisionText(decision))
     out.push(settingsText(settings))
     out.push(`${countText(diagnostics)} in ${path.join(opts.dir, path.sep)}`)
+    if (expected && opts.format === 'github') {
+      const rel = path.relative(base, path.resolve(opts.expect))
+      out.push(...expectAnnotations(expected, rel.startsWith('..') ? path.resolve(opts.expect) : rel).map((a) => ({ annotation: a })))
+      out.push(expectSummary(expected, opts.expect))
+    } else if (expected) out.push(...expectText(expected, opts.expect))
+    if (compared && opts.format === 'github') {
+      const rel = (file) => {
+        const r = path.relative(base, path.resolve(shown(file)))
+        return r.startsWith('..') ? path.resolve(shown(file)) : r
+      }
+      out.push(...compare.annotations(compared, rel).map((a) => ({ annotation: a })))
+      out.push(compare.summary(compared, path.join(opts.dir, path.sep)))
+    } else if (compared) out.push(...compare.textLines(compared, shown, path.join(opts.dir, path.sep)))
   }
   const c = counts(diagnostics)
-  return c.error || (opts.strict && c.warning) ? 1 : 0
+  return c.error || (opts.strict && c.warning) || (expected && !expected.ok) || (compared && compared.total) ? 1 : 0
 }
 
 /* The one way out: every line relay-check writes passes here, whatever

@@ -5,7 +5,9 @@
  * For: js/cli.js, web/validator.js and index.js.  Pure, runs in Node and browsers.
  *  - decodeConfigBytes(bytes, file): the text as the plugin reads it, and a
  *    warning for each line with bytes that are not UTF-8 (also for index.js);
- *  - formatDiagnostic(d, name): `name:line:column: severity: message [code]`;
+ *  - sizeProblem(size): why a file that large is not read, or null;
+ *  - formatDiagnostic(d, name): `name:line:column: severity: message [code]`
+ *    (also the plugin's log lines);
  *  - counts(diagnostics): { error, warning, info }.
  */
 'use strict'
@@ -123,6 +125,12 @@
     return { text, diagnostics }
   }
 
+  /* Why a file of `size` bytes is not read, or null: the one size rule of
+   * the plugin, relay-check and the page. */
+  function sizeProblem(size) {
+    return size > MAX_FILE_BYTES ? `too large: ${size} bytes, over the ${MAX_FILE_BYTES / 1024 / 1024} MiB that relay-wasm reads per file` : null
+  }
+
   /* `name:line:column: severity: message [code]`; the column is left out
    * when unknown (0), and line too when the problem is the whole file. */
   function formatDiagnostic(d, name) {
@@ -150,5 +158,5 @@
     return parts.length ? parts.join(', ') : 'no problems'
   }
 
-  return { MAX_FILE_BYTES, decodeConfigBytes, formatDiagnostic, counts, countText }
+  return { MAX_FILE_BYTES, sizeProblem, decodeConfigBytes, formatDiagnostic, counts, countText }
 })

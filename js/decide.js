@@ -1,10 +1,11 @@
 /*
  * decide.js - what relay-wasm answers a client, explained.
  *
- * For: the CLI (js/cli.js), the validator page (web/validator.js) and, if
- * it wants, the plugin (index.js).  Pure: it asks a RelayCore
- * (js/wasm-module.js) and returns plain objects; no I/O, no globals.  The
- * rules are those of the hooks in index.js:
+ * For: the plugin (index.js), the CLI (js/cli.js) and the validator page
+ * (web/validator.js).  Pure: it asks a RelayCore (js/wasm-module.js) and
+ * returns plain objects; no I/O, no globals.  The rcpt rule is written once
+ * here (rcptRule, with its words in explainRule): the plugin's rcpt hook
+ * carries it out, relay-check and the page explain with it.  The rules:
  *
  *  - RCPT TO is read as Haraka reads it (parseRecipient): an address its
  *    parser refuses is answered 501 before any hook runs; the domain the
@@ -23,6 +24,10 @@
  *  - rcpt, hook all (runs after): with dest_domains=false, all=true -> 250;
  *    otherwise no plugin vouched and Haraka answers 550 "I cannot deliver
  *    mail for <address>".
+ *  - the entry of a domain is its own key, else the longest subdomain key
+ *    over it (`.example.com` covers every name under example.com, not
+ *    example.com itself); the module finds it, and names the key when
+ *    asked (rcptKey), which relay-check and the page show.
  *  - get_mx (outbound, for accepted recipients): with force_routing=true a
  *    domain with an entry goes to its nexthop, or by MX when it gives none;
  *    a domain without an entry to the nexthop of `any`, else by MX (as in
@@ -287,25 +292,16 @@
       .filter((s) => s.length > 0)
   }
 
-  /* Is `ip` an address the ACL can hold?  Asked of a second instance of the
-   * same module whose ACL holds the whole of IPv4 and IPv6, so the answer is
-   * the module's own parser's. */
-  const probes = new WeakMap()
+  /* Is `ip` an address the ACL can hold?  The module's own parser says,
+   * whatever relay_acl_allow holds (aclAnswer, js/wasm-module.js). */
   function isIpAddress(core, ip) {
     if (typeof ip !== 'string' || ip === '') return false
-    let probe = probes.get(core.module)
-    if (!probe) {
-      probe = new core.constructor(core.module)
-      probe.load(ACL_FILE, '0.0.0.0/0\n::/0\n')
-      probes.set(core.module, probe)
-    }
-    return probe.aclMatch(ip) !== null
+    return core.aclAnswer(ip).address
   }
 
-  /* The line of relay.ini that says all = true (its open-relay warning). */
+  /* The line of relay.ini that set `all` as it stands (0: its default). */
   function allLine(core) {
-    const d = core.diagnostics().find((x) => x.file === INI_FILE && x.code === 'open-relay')
-    return d ? d.line : 0
+    return core.settingLines().all
   }
 
   /* The address relay_acl_allow is asked about (the plugin's rule too):
@@ -318,9 +314,11 @@
   }
 
   function decideClient(core, settings, ip, auth) {
-    const valid = isIpAddress(core, aclAddress(ip))
+    // one question to the module: is it an address, and which line holds it
+    const answer = ip ? core.aclAnswer(aclAddress(ip)) : { address: false, line: 0 }
+    const valid = answer.address
     const client = { ip, auth, valid, relay: false, why: 'none', file: null, line: 0, explain: '' }
-    const hit = settings.acl && valid ? core.aclMatch(aclAddress(ip)) : null
+    const hit = settings.acl && answer.line > 0 ? { line: answer.line } : null
     if (hit) {
       Object.assign(client, { relay: true, why: 'acl', file: ACL_FILE, line: hit.line })
       client.explain = `${ACL_FILE} line ${hit.line} lists ${ip}: the client may relay to any domain`
@@ -351,7 +349,11 @@
    * hostname keeps the brackets of an IPv6 address ("[::1]"), an address
    * it cannot connect to ("Tried all MXs"); such an element is handed on as
    * an object, read as HarakaMx.fromUrl reads the URL but with the address
-   * bare.  Every other element is handed on as written. */
+   * bare.  Every URL is handed on so (Haraka 2.8's outbound reads a text
+   * as host[:port] only, and takes `smtp://h:p` for a host named
+   * `smtp://h`; an object, read field by field, works in every release,
+   * and Haraka 3 reads the URL into the very same fields).  Every other
+   * element (host, host:port, [IPv6]:port) is handed on as written. */
   /* A URL with a password is handed on as an object too, its auth_pass not
    * enumerable: Haraka logs what get_mx answers (a string as it is, an
    * object through JSON.stringify or a spread copy), and the password must
@@ -365,7 +367,6 @@
       return hop
     }
     const bracketed = url.hostname.startsWith('[')
-    if (!bracketed && !url.password) return hop
     const mx = { exchange: (bracketed ? url.hostname.slice(1, -1) : url.hostname).toLowerCase() }
     if (url.port) mx.port = parseInt(url.port, 10)
     if (url.protocol === 'lmtp:') mx.using_lmtp = true
@@ -393,11 +394,12 @@
     const r = core.route(domain)
     if (r.status === 'mx') {
       // `any` is for the domains without an entry, as in 1.0.2
-      const own = domain ? core.rcpt(domain) : { action: 'unlisted' }
+      const own = entryOf(core, domain)
+      const named = own.key && own.key !== domain ? ` ${own.key}` : '' // a subdomain key
       const why =
         own.action === 'unlisted'
           ? 'it has no entry and no `any` entry gives a nexthop'
-          : `its entry (${DOMAINS_FILE} line ${own.line}) gives no nexthop, and \`any\` routes only domains without an entry`
+          : `its entry${named} (${DOMAINS_FILE} line ${own.line}) gives no nexthop, and \`any\` routes only domains without an entry`
       return { status: 'mx', explain: `MX lookup for ${domain || 'the domain'}: ${why}` }
     }
     const where = `entry ${r.key}, ${DOMAINS_FILE} line ${r.line}`
@@ -423,50 +425,111 @@
     }
   }
 
+  /* ---- the rcpt rule --------------------------------------------------
+   * What relay-wasm's rcpt hook does with one recipient: the one place this
+   * rule is written, for the plugin (index.js, whose hooks only carry it
+   * out), relay-check and the page (decideRecipient, below).
+   *   settings: { dest_domains, all }, relay.ini in force
+   *   relaying: the client relays already (relay_acl_allow, SMTP AUTH or
+   *     another plugin): every recipient is Haraka's to accept
+   *   entry(): { action, line, key? }, the relay_dest_domains.ini entry of
+   *     the recipient's domain (key: which key it is, when the caller
+   *     asked, see entryOf); called only when dest_domains decides
+   * -> { hook, grant, code, by, action, line, message } (and key, null
+   *    when entry() did not give it, when by is 'dest')
+   *   hook: the hook's answer to Haraka: 'ok' (250 now), 'cont' (the rest
+   *     of Haraka decides: 250 when relaying is set, else 550 unless another
+   *     plugin vouches), 'deny' (550 `message`)
+   *   grant: 'recipient' this plugin vouched for it; 'flagged' it did, and
+   *     sets connection.relaying until the recipient is answered (continue:
+   *     Haraka's final CONT becomes 250 only then); 'none'
+   *   code: what the client is answered when no other plugin changes it
+   *   by: 'relaying' | 'dest' | 'all' | 'none' (what decided) */
+  function rcptRule(settings, relaying, entry) {
+    if (relaying) return { hook: settings.all ? 'ok' : 'cont', grant: 'none', code: 250, by: 'relaying', action: null, line: 0, message: '' }
+    if (settings.dest_domains) {
+      const { action, line, key = null } = entry()
+      const answer = destDomainsAnswer(action)
+      if (answer.rc === 'ok') return { hook: 'ok', grant: 'recipient', code: 250, by: 'dest', action, line, key, message: '' }
+      if (answer.rc === 'cont') return { hook: settings.all ? 'ok' : 'cont', grant: 'flagged', code: 250, by: 'dest', action, line, key, message: '' }
+      return { hook: 'deny', grant: 'none', code: 550, by: 'dest', action, line, key, message: answer.message }
+    }
+    if (settings.all) return { hook: 'ok', grant: 'recipient', code: 250, by: 'all', action: null, line: 0, message: '' }
+    return { hook: 'cont', grant: 'none', code: 550, by: 'none', action: null, line: 0, message: '' }
+  }
+
+  /* Why: the rule's outcome in the words relay-check uses, for relay-check,
+   * the page and the plugin's log (one line per recipient).
+   *   rule: rcptRule's answer; domain: the recipient's domain (may be '')
+   *   client: { why: 'acl'|'auth'|'other'|'none', line } (what relays it)
+   *   allAt: the relay.ini line of all=true (0: unknown)
+   * -> { reason, file, line, explain } */
+  function explainRule(rule, domain, client, allAt) {
+    // a subdomain key (.example.com) is named: it is not the domain itself
+    const entry = `${DOMAINS_FILE} line ${rule.line}${rule.key && rule.key !== domain ? ` (${rule.key})` : ''}`
+    switch (rule.by) {
+      case 'relaying': {
+        const acl = client.why === 'acl'
+        const by = acl ? `${ACL_FILE} line ${client.line}` : client.why === 'auth' ? 'SMTP AUTH' : 'another plugin'
+        return {
+          reason: acl ? 'relay-acl' : client.why === 'auth' ? 'relay-auth' : 'relay-other',
+          file: acl ? ACL_FILE : null,
+          line: acl ? client.line : 0,
+          explain: `the client relays (${by}), so every recipient is accepted; ${DOMAINS_FILE} is not consulted`,
+        }
+      }
+      case 'dest': {
+        const out = { reason: `dest-${rule.action}`, file: rule.line ? DOMAINS_FILE : null, line: rule.line, explain: '' }
+        if (rule.action === 'accept') out.explain = `${entry} says accept for ${domain}: accepted and relayed (this recipient only)`
+        else if (rule.action === 'continue')
+          out.explain = rule.hook === 'ok'
+            ? `${entry} says continue for ${domain}: relaying for this recipient, and all=true accepts it`
+            : `${entry} says continue for ${domain}: relaying for this recipient, so it is accepted unless a later rcpt plugin refuses it`
+        else if (rule.action === 'unlisted') out.explain = domain ? `${domain} is not listed in ${DOMAINS_FILE}` : `the address has no domain, so no ${DOMAINS_FILE} entry applies`
+        else if (rule.action === 'deny') out.explain = `${entry} says deny for ${domain}`
+        else if (rule.action === 'noaction') out.explain = `${entry} gives ${domain} no action (a route only)`
+        else out.explain = `${entry}, the entry for ${domain}, cannot be read, so its recipients are refused`
+        return out
+      }
+      case 'all':
+        return {
+          reason: 'all',
+          file: allAt ? INI_FILE : null,
+          line: allAt,
+          explain: `all=true in ${INI_FILE}${allAt ? ` line ${allAt}` : ''} accepts every recipient (an open relay)`,
+        }
+      default:
+        return {
+          reason: 'not-relaying',
+          file: null,
+          line: 0,
+          explain: 'the client does not relay and no hook of this plugin vouches for the recipient, so Haraka refuses it (unless another rcpt plugin accepts it as a local recipient)',
+        }
+    }
+  }
+
+  /* The entry of a domain, with the key that decides it named (rcpt(), the
+   * plugin's question per recipient, gives the line only). */
+  function entryOf(core, domain) {
+    if (!domain) return { action: 'unlisted', line: 0, key: null }
+    const e = core.rcpt(domain)
+    return { action: e.action, line: e.line, key: e.action === 'unlisted' ? null : core.rcptKey(domain) || null }
+  }
+
   function decideRecipient(core, settings, client, text, allAt) {
     const { address, domain, error } = parseRecipient(text)
-    const out = { address, domain, accepted: false, code: 550, message: '', reason: '', file: null, line: 0, explain: '', route: null }
-    const ok = () => Object.assign(out, { accepted: true, code: 250, message: `recipient <${address}> OK` })
+    const out = { address, domain, accepted: false, code: 550, message: '', reason: '', file: null, line: 0, key: null, explain: '', route: null }
     if (error) {
       Object.assign(out, { code: 501, message: error, reason: 'bad-address' })
       out.explain = 'Haraka refuses the address itself (501), before any rcpt hook runs, whoever the client is'
-    } else if (client.relay) {
-      ok()
-      out.reason = client.why === 'acl' ? 'relay-acl' : 'relay-auth'
-      if (client.why === 'acl') Object.assign(out, { file: ACL_FILE, line: client.line })
-      const by = client.why === 'acl' ? `${ACL_FILE} line ${client.line}` : 'SMTP AUTH'
-      out.explain = `the client relays (${by}), so every recipient is accepted; ${DOMAINS_FILE} is not consulted`
-    } else if (settings.dest_domains) {
-      const r = domain ? core.rcpt(domain) : { action: 'unlisted', line: 0 }
-      const answer = destDomainsAnswer(r.action)
-      out.reason = `dest-${r.action}`
-      if (r.line) Object.assign(out, { file: DOMAINS_FILE, line: r.line })
-      const entry = `${DOMAINS_FILE} line ${r.line}`
-      if (answer.rc === 'ok') {
-        ok()
-        out.explain = `${entry} says accept for ${domain}: accepted and relayed (this recipient only)`
-      } else if (answer.rc === 'cont') {
-        ok()
-        out.explain = settings.all
-          ? `${entry} says continue for ${domain}: relaying for this recipient, and all=true accepts it`
-          : `${entry} says continue for ${domain}: relaying for this recipient, so it is accepted unless a later rcpt plugin refuses it`
-      } else {
-        out.message = answer.message
-        if (r.action === 'unlisted') out.explain = domain ? `${domain} is not listed in ${DOMAINS_FILE}` : `the address has no domain, so no ${DOMAINS_FILE} entry applies`
-        else if (r.action === 'deny') out.explain = `${entry} says deny for ${domain}`
-        else if (r.action === 'noaction') out.explain = `${entry} gives ${domain} no action (a route only)`
-        else out.explain = `${entry}, the entry for ${domain}, cannot be read, so its recipients are refused`
-      }
-    } else if (settings.all) {
-      ok()
-      out.reason = 'all'
-      if (allAt) Object.assign(out, { file: INI_FILE, line: allAt })
-      out.explain = `all=true in ${INI_FILE}${allAt ? ` line ${allAt}` : ''} accepts every recipient (an open relay)`
-    } else {
-      out.reason = 'not-relaying'
-      out.message = `I cannot deliver mail for <${address}>`
-      out.explain = 'the client does not relay and no hook of this plugin vouches for the recipient, so Haraka refuses it (unless another rcpt plugin accepts it as a local recipient)'
+      return out
     }
+    const rule = rcptRule(settings, client.relay, () => entryOf(core, domain))
+    Object.assign(out, explainRule(rule, domain, client, allAt))
+    if (rule.by === 'dest') out.key = rule.key
+    out.code = rule.code
+    out.accepted = rule.code === 250
+    out.message = rule.code === 250 ? `recipient <${address}> OK` : rule.message || `I cannot deliver mail for <${address}>`
     if (out.accepted) out.route = decideRoute(core, settings, domain)
     return out
   }
@@ -476,6 +539,8 @@
    *   { settings,
    *     client: { ip, auth, valid, relay, why: 'acl'|'auth'|'none', file, line, explain },
    *     recipients: [{ address, domain, accepted, code, message, reason, file, line,
+   *                    key (the relay_dest_domains.ini key that decided: the domain's
+   *                    own, or a subdomain key such as '.example.com'; null when none did),
    *                    explain, route: null | { status: 'mx'|'nexthop'|'invalid',
    *                    nexthop? (as written), outbound? (what get_mx is handed,
    *                    a password in it as ***),
@@ -490,5 +555,5 @@
     return { settings, client, recipients }
   }
 
-  return { decide, destDomainsAnswer, outboundRoute, parseRecipient, domainToASCII, splitRecipients, isIpAddress, aclAddress, NOT_ALLOWED, NOT_HERE }
+  return { decide, rcptRule, explainRule, destDomainsAnswer, outboundRoute, parseRecipient, domainToASCII, splitRecipients, isIpAddress, aclAddress, NOT_ALLOWED, NOT_HERE }
 })

@@ -18,7 +18,7 @@ parentPort.on('message', ({ id, module, index, texts }) => {
     const core = new RelayCore(module)
     let errors = 0
     for (const i of [0, 1, 2].filter((i) => i !== index).concat(index)) {
-      const n = core.loadBytes(FILES[i], texts[i].map((b) => new Uint8Array(b)))
+      const n = core.loadBytes(FILES[i], texts[i].map((b) => (b instanceof Uint8Array ? b : new Uint8Array(b))))
       if (i === index) errors = n
       else if (n < 0) errors = -1
       if (errors < 0) break

@@ -28,6 +28,10 @@
  * loaded; a failure (the worker, memory) makes the next load of that text
  * an ordinary one.
  *
+ * A text is a string, or a file's bytes that are UTF-8 throughout
+ * (index.js rereads a big file into a SharedArrayBuffer and never decodes
+ * it here: the worker reads those bytes where they are).
+ *
  *   defer(engine, file, text, done) -> true when the load was taken over:
  *     done(err) is called later, and engine.load(file, text) then puts it
  *     in force at once (after an error, loads it as ever); false when the
@@ -93,10 +97,23 @@ async function encodeSliced(text, job) {
   return pieces
 }
 
+/* bytes a worker can read: shared memory as it is (index.js reads a big
+ * file into a SharedArrayBuffer), other bytes copied in slices. */
+async function bytesFor(bytes, job) {
+  if (bytes.buffer instanceof SharedArrayBuffer) return [bytes]
+  const copy = new Uint8Array(bytes.length)
+  for (let at = 0; at < bytes.length; at += settings.sliceBytes) {
+    copy.set(bytes.subarray(at, at + settings.sliceBytes), at)
+    if (at + settings.sliceBytes < bytes.length) await turn()
+    if (job.cancelled) return null
+  }
+  return [copy.buffer]
+}
+
 async function run(engine, job) {
   const texts = []
   for (const t of job.texts) {
-    const pieces = await encodeSliced(t, job)
+    const pieces = t instanceof Uint8Array ? await bytesFor(t, job) : await encodeSliced(t, job)
     if (!pieces) return
     texts.push(pieces)
   }
@@ -105,7 +122,8 @@ async function run(engine, job) {
     waiting.set(id, { resolve, reject })
     const w = getWorker()
     w.ref() // a job under way: wait for it
-    w.postMessage({ id, module: engine.module, index: job.index, texts }, texts.flat())
+    const moved = texts.flat().filter((b) => b instanceof ArrayBuffer) // shared memory is shared, not moved
+    w.postMessage({ id, module: engine.module, index: job.index, texts }, moved)
   })
   if (job.cancelled) return
   const ready = engine.prepare(FILES[job.index], job.text, job.texts, reply.errors, reply.image)
@@ -117,7 +135,7 @@ async function run(engine, job) {
 
 function defer(engine, file, text, done) {
   const index = FILES.indexOf(file)
-  if (index < 0 || typeof text !== 'string' || text.length < settings.minChars) return false
+  if (index < 0 || !(typeof text === 'string' || text instanceof Uint8Array) || text.length < settings.minChars) return false
   if (engine.isReady(file, text)) return false
   let state = states.get(engine)
   if (!state) states.set(engine, (state = { jobs: [null, null, null], failed: [null, null, null] }))

@@ -13,22 +13,20 @@
   if (typeof module === 'object' && module.exports) module.exports = api
   else root.RelayWasm = api
 })(typeof globalThis === 'object' ? globalThis : this, function () {
+  /* The names of the three files, needed before any module is compiled
+   * (index.js, the CLI and the page lay themselves out by them).  The
+   * enums, the relay.ini switches with their defaults and the packing of
+   * answers are not copied here: each compiled module describes them
+   * (relay_abi in src/exports.c, read by describe() below), and describe()
+   * refuses a module whose files are not these. */
   const FILES = ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']
-  const ACTIONS = ['unlisted', 'accept', 'continue', 'deny', 'noaction', 'invalid']
-  const ROUTES = ['mx', 'nexthop', 'invalid']
-  const SEVERITIES = ['error', 'warning', 'info']
-  const SETTINGS = [
-    ['acl', 1],
-    ['force_routing', 2],
-    ['dest_domains', 4],
-    ['all', 8],
-  ]
   /* relay.wasm from wasi-libc imports nothing.  The Emscripten build of the
    * same sources asks for one notification when memory grows; the loader
    * refetches the memory view on every call anyway, so it needs no action. */
   const IMPORTS = { env: { emscripten_notify_memory_growth() {} } }
   const SHORT_INPUT = 1024 /* bytes of input buffer kept for questions */
   const UNLISTED = Object.freeze({ action: 'unlisted', line: 0 })
+  const NOT_ADDRESS = Object.freeze({ address: false, line: 0 })
   const encoder = new TextEncoder()
   const decoder = new TextDecoder()
 
@@ -39,6 +37,56 @@
       this.name = 'RelayTrap'
       this.cause = cause
     }
+  }
+
+  function deepFreeze(value) {
+    if (value && typeof value === 'object') {
+      for (const v of Object.values(value)) deepFreeze(v)
+      Object.freeze(value)
+    }
+    return value
+  }
+
+  /* What a compiled relay.wasm says of its boundary (relay_abi): asked of
+   * its first instance, kept per module.
+   *   raw: the module's JSON as it is (C names, values, JS names);
+   *   files, severities, actions, routes: names by value;
+   *   settings: [{ name, bit, default }]; defaults: { name: default };
+   *   notAddress: relay_acl's answer for a text that is no address;
+   *   lineShift, actionMask, routeMask, viaAny: the packed answers. */
+  const described = new WeakMap()
+  function describe(module, exports) {
+    let d = described.get(module)
+    if (d) return d
+    const len = exports.relay_abi ? exports.relay_abi() : 0
+    if (!len) throw new RelayTrap('relay.wasm does not describe its boundary (relay_abi): a build older than this loader, or out of memory')
+    const ptr = exports.relay_output()
+    const raw = JSON.parse(decoder.decode(new Uint8Array(exports.memory.buffer, ptr, len)))
+    const byValue = (list) => {
+      const out = []
+      for (const e of list) out[e.value] = e.name
+      return out
+    }
+    const p = raw.packing
+    d = deepFreeze({
+      raw,
+      files: byValue(raw.files),
+      severities: byValue(raw.severities),
+      actions: byValue(raw.actions),
+      routes: byValue(raw.routes),
+      settings: raw.settings.map((s) => ({ name: s.name, bit: s.bit, default: s.default })),
+      defaults: Object.fromEntries(raw.settings.map((s) => [s.name, s.default])),
+      notAddress: raw.acl.find((a) => a.name === 'not-address').value,
+      lineShift: p.line_shift,
+      actionMask: p.action_mask,
+      routeMask: p.route_mask,
+      viaAny: p.via_any,
+    })
+    if (d.files.join('\n') !== FILES.join('\n')) {
+      throw new TypeError(`relay.wasm names its files ${d.files.join(', ')}, not ${FILES.join(', ')}: the module and js/wasm-module.js are of different versions`)
+    }
+    described.set(module, d)
+    return d
   }
 
   function fileIndex(file) {
@@ -62,12 +110,13 @@
       this.exports = instance.exports
       this._u8 = new Uint8Array(this.exports.memory.buffer)
       if (this.exports._initialize) this.exports._initialize()
+      this.abi = describe(this.module, this.exports)
       this.cfg = this.exports.relay_new()
       if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
       this.broken = false
       this._settings = null
       for (let i = 0; i < FILES.length; i++) {
-        if (this.texts[i] !== '') this._loadText(i, this.texts[i])
+        if (this.texts[i].length) this._loadText(i, this.texts[i])
       }
       this._reserveInput()
     }
@@ -133,6 +182,16 @@
 
     _loadText(index, text) {
       const e = this.exports
+      if (text instanceof Uint8Array) {
+        // bytes already UTF-8 (a big file reread by index.js): copied in as they are
+        const ptr = e.relay_input(text.length)
+        if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
+        this._bytes().set(text, ptr)
+        const errors = e.relay_load(this.cfg, index, text.length)
+        if (index === 0) this._settings = null
+        this._reserveInput()
+        return errors
+      }
       // ASCII text (nearly every config) is encoded straight into the
       // module's memory: its UTF-8 is as long as the string, and encodeInto
       // reads it whole.  Otherwise the UTF-8 is longer: encode, then copy.
@@ -161,7 +220,9 @@
      * (prepare, below), it is put in force instead: no parsing here. */
     load(file, text, notes) {
       const index = fileIndex(file)
-      text = text == null ? '' : String(text)
+      // a string, or a file's bytes that are UTF-8 throughout (Uint8Array,
+      // kept as they are: index.js rereads a big file without decoding it)
+      text = text == null ? '' : text instanceof Uint8Array ? text : String(text)
       const ready = this._ready
       let errors
       if (ready && ready.index === index && this.isReady(file, text)) {
@@ -221,6 +282,11 @@
       const instance = new WebAssembly.Instance(this.module, IMPORTS)
       const memory = instance.exports.memory
       const src = new Uint8Array(image.memory)
+      // grown to its full size at once: a fresh memory grows without copying
+      // (a millisecond or two), where growing it slice by slice copied the
+      // part already in at every step
+      const pages = Math.ceil(src.length / 65536) - memory.buffer.byteLength / 65536
+      if (pages > 0) memory.grow(pages)
       let done = 0
       const job = {
         index,
@@ -232,9 +298,6 @@
         complete: false,
         step: (bytes = src.length) => {
           const end = Math.min(src.length, done + bytes)
-          // the memory grows as the copy goes: one large grow would be one long pause
-          const pages = Math.ceil(end / 65536) - memory.buffer.byteLength / 65536
-          if (pages > 0) memory.grow(pages)
           new Uint8Array(memory.buffer, done, end - done).set(src.subarray(done, end))
           done = end
           job.complete = done === src.length
@@ -270,26 +333,55 @@
       if (this._settings && !this.broken) return this._settings
       const bits = this._call((e) => e.relay_settings_bits(this.cfg))
       const out = {}
-      for (const [name, bit] of SETTINGS) out[name] = (bits & bit) !== 0
+      for (const { name, bit } of this.abi.settings) out[name] = (bits & bit) !== 0
       this._settings = Object.freeze(out)
       return this._settings
     }
 
-    /* null, or { line } of the most specific relay_acl_allow entry. */
-    aclMatch(ip) {
-      if (typeof ip !== 'string' || ip.length === 0 || ip.length > 100) return null
+    /* { acl, force_routing, dest_domains, all }: the line of relay.ini that
+     * set each switch as it stands (the last, when set more than once), 0
+     * for one left at its default. */
+    settingLines() {
+      return this._call((e) => {
+        const out = {}
+        for (const { name, bit } of this.abi.settings) out[name] = e.relay_setting_line_of(this.cfg, bit)
+        return Object.freeze(out)
+      })
+    }
+
+    /* relay_acl's answer for ip: the line (> 0) of the most specific
+     * entry holding it, 0 when none does, abi.notAddress when the module's
+     * parser takes the text for no address. */
+    _acl(ip) {
+      if (typeof ip !== 'string' || ip.length === 0 || ip.length > 100) return this.abi.notAddress
       if (this.broken) this._start()
-      let line
       try {
         const e = this.exports
-        line = e.relay_acl(this.cfg, this._putShort(e, ip))
+        return e.relay_acl(this.cfg, this._putShort(e, ip))
       } catch (err) {
         throw this._trap(err)
       }
-      return line > 0 ? { line } : null
     }
 
-    /* { action, line } of relay_dest_domains.ini for a recipient domain.
+    /* What relay_acl_allow says of ip: { address: false, line: 0 } when it
+     * is no IP address (an answer of the module's own parser, whatever the
+     * list holds), else { address: true, line }, line 0 when no entry holds
+     * it. */
+    aclAnswer(ip) {
+      const v = this._acl(ip)
+      return v === this.abi.notAddress ? NOT_ADDRESS : { address: true, line: v > 0 ? v : 0 }
+    }
+
+    /* null, or { line } of the most specific relay_acl_allow entry (null
+     * also for a text that is no address: aclAnswer tells the two apart). */
+    aclMatch(ip) {
+      const v = this._acl(ip)
+      return v > 0 ? { line: v } : null
+    }
+
+    /* { action, line } of relay_dest_domains.ini for a recipient domain:
+     * the entry of its own key, else of the longest subdomain key over it
+     * (rcptKey names which).
      * One call into the module, no answers kept: a new object each time.
      * (Up to 0.1.0 answers were kept per domain in a Map; with the domain
      * a fresh string on every RCPT, as Haraka hands it, the Map's hashing
@@ -304,25 +396,49 @@
       } catch (err) {
         throw this._trap(err)
       }
-      return { action: ACTIONS[v & 7], line: v >>> 3 }
+      const a = this.abi
+      return { action: a.actions[v & a.actionMask], line: v >>> a.lineShift }
+    }
+
+    /* The key of relay_dest_domains.ini whose entry decides for a domain,
+     * as the module holds it: lower case, 'example.com' for the domain's
+     * own key, '.example.com' for a subdomain key over it; '' when no
+     * entry does.  Not part of rcpt() (one call per recipient): asked only
+     * to name the key (relay-check, the page, a log line). */
+    rcptKey(domain) {
+      if (typeof domain !== 'string' || domain.length === 0) return ''
+      return this._call((e) => this._keyFor(e, this._putShort(e, domain)))
+    }
+
+    /* relay_key_for of the domain already in the input buffer (len bytes):
+     * the key's text, by its length in the output buffer. */
+    _keyFor(e, len) {
+      const n = e.relay_key_for(this.cfg, len)
+      const ptr = e.relay_output()
+      return n ? decoder.decode(this._bytes().subarray(ptr, ptr + n)) : ''
     }
 
     /* { status: 'mx' } | { status: 'nexthop', nexthop, key, line } |
      * { status: 'invalid', key, line, why } (why: which element of the
-     * nexthop is bad, and how) */
+     * nexthop is bad, and how).  key: the entry's key ('any', the
+     * domain's own, or a subdomain key over it, '.example.com'). */
     route(domain) {
       domain = typeof domain === 'string' ? domain : ''
       return this._call((e) => {
-        const v = e.relay_route_for(this.cfg, this._putShort(e, domain)) >>> 0
-        const status = ROUTES[v & 3]
+        const len = this._putShort(e, domain)
+        // the key of the domain's own entry first (its own, or a subdomain
+        // key over it), so that the output buffer ends with the route
+        const own = this._keyFor(e, len)
+        const v = e.relay_route_for(this.cfg, len) >>> 0
+        const a = this.abi
+        const status = a.routes[v & a.routeMask]
         if (status === 'mx') return { status }
-        const result = { status, key: v & 4 ? 'any' : domain.toLowerCase(), line: v >>> 3 }
-        // the route as JSON text, or (invalid) why it cannot be used
+        const result = { status, key: v & a.viaAny ? 'any' : own || domain.toLowerCase(), line: v >>> a.lineShift }
+        // the route as JSON text, or (invalid) why it cannot be used; its
+        // length from the module (none when memory ran out)
+        const n = e.relay_output_length()
         const ptr = e.relay_output()
-        const u8 = this._bytes()
-        let end = ptr
-        while (ptr && u8[end] !== 0) end++
-        const text = decoder.decode(u8.subarray(ptr, end))
+        const text = n ? decoder.decode(this._bytes().subarray(ptr, ptr + n)) : ''
         if (status === 'nexthop') result.nexthop = JSON.parse(text)
         else result.why = text || 'the route cannot be used'
         return result
@@ -342,7 +458,7 @@
       const notes = this.notes.flat()
       if (!notes.length) return list
       const place = (a, b) =>
-        FILES.indexOf(a.file) - FILES.indexOf(b.file) || a.line - b.line || a.column - b.column || SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity)
+        FILES.indexOf(a.file) - FILES.indexOf(b.file) || a.line - b.line || a.column - b.column || this.abi.severities.indexOf(a.severity) - this.abi.severities.indexOf(b.severity)
       return list.concat(notes).sort(place) // stable: the module's first on a tie
     }
   }

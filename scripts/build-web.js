@@ -25,8 +25,9 @@ const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
 const OUT = path.join(ROOT, 'dist', 'relay-validator.html')
+const { RelayCore } = require('../js/wasm-module')
+
 const SCRIPTS = ['js/wasm-module.js', 'js/decide.js', 'js/config-text.js', 'js/safe-text.js']
-const FILES = ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']
 
 const read = (rel) => fs.readFileSync(path.join(ROOT, rel), 'utf8')
 
@@ -41,7 +42,8 @@ function build(out = OUT) {
   const pkg = JSON.parse(read('package.json'))
   const sha = crypto.createHash('sha256').update(wasm).digest('hex')
   const defaults = {}
-  for (const f of FILES) {
+  // the files are those the module names (relay_abi), not a list of our own
+  for (const f of new RelayCore(new WebAssembly.Module(wasm)).abi.files) {
     const p = path.join(ROOT, 'config', f)
     defaults[f] = fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : ''
   }

@@ -7,6 +7,10 @@
  *   node scripts/fuzz.js --only acl,ini   some targets
  *   node scripts/fuzz.js --replay         run the seed corpus only (no new inputs)
  *   node scripts/fuzz.js --json FILE      also write the figures as JSON
+ *   node scripts/fuzz.js --readme         also write them as the table of
+ *                                         test/fuzz/README.md ("Figures",
+ *                                         between its fuzz-figures markers);
+ *                                         `npm run fuzz:long` does
  *
  * Each target starts from its seeds in test/fuzz/corpus/<target> (never
  * written to) and keeps what it finds in build/fuzz/corpus/<target>, so a
@@ -19,6 +23,7 @@
 'use strict'
 
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 
@@ -27,6 +32,9 @@ const { ensureTools, run } = require('./tools')
 const ROOT = path.join(__dirname, '..')
 const BUILD = path.join(ROOT, 'build', 'fuzz')
 const FUZZ = path.join(ROOT, 'test', 'fuzz')
+const README = path.join(FUZZ, 'README.md')
+const BEGIN = '<!-- fuzz-figures:begin: written by `node scripts/fuzz.js --readme` (npm run fuzz:long); edits here are overwritten -->'
+const END = '<!-- fuzz-figures:end -->'
 
 /* target: the dictionaries it is given, and the longest input tried */
 const TARGETS = {
@@ -39,13 +47,14 @@ const TARGETS = {
 }
 
 function parseArgs(argv) {
-  const opts = { time: 12, only: Object.keys(TARGETS), replay: false, json: null }
+  const opts = { time: 12, only: Object.keys(TARGETS), replay: false, json: null, readme: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--time') opts.time = Number(argv[++i])
     else if (a === '--only') opts.only = argv[++i].split(',')
     else if (a === '--replay') opts.replay = true
     else if (a === '--json') opts.json = path.resolve(argv[++i])
+    else if (a === '--readme') opts.readme = true
     else {
       console.error(`fuzz.js: unknown argument ${a}`)
       process.exit(2)
@@ -135,8 +144,56 @@ function fuzzOne(target, opts) {
   return result
 }
 
+/* ---- the table of test/fuzz/README.md ---------------------------------- */
+
+/* First line of a command's output, or null (git and clang are only asked). */
+function ask(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' })
+  return r.status === 0 ? r.stdout.trim().split('\n')[0] : null
+}
+
+const num = (v) => (v == null ? '' : Number(v).toLocaleString('en-US'))
+
+/* The Markdown between the markers: what ran, where, and one row per target. */
+function figuresBlock(opts, results, started, load) {
+  const commit = ask('git', ['rev-parse', '--short', 'HEAD']) ?? 'unknown'
+  // read only: whether the sources that were fuzzed differ from that commit
+  const dirty = ask('git', ['status', '--porcelain', '--', 'src', 'test/fuzz', 'CMakeLists.txt', 'CMakePresets.json'])
+  const args = [`--time ${opts.time}`, opts.replay ? '--replay' : null, opts.only.length < Object.keys(TARGETS).length ? `--only ${opts.only.join(',')}` : null]
+  const lines = [
+    BEGIN,
+    '',
+    `**${opts.replay ? 'Replay of the seed corpora' : `${opts.time} s per target`}**: \`node scripts/fuzz.js ${args.filter(Boolean).join(' ')} --readme\`, ` +
+      `started ${started.toISOString().replace(/\.\d+Z$/, 'Z')}, sources of commit ${commit}${dirty ? ' with uncommitted changes' : ''}; ` +
+      `${os.cpus().length} cores (load average ${load.map((l) => l.toFixed(2)).join(', ')} at the start), ${ask('clang', ['--version']) ?? 'clang'}, ` +
+      'one target at a time, each going on from the corpus kept in `build/fuzz/corpus/`.',
+    '',
+    '| target | length | executions | exec/s | cov | ft | corpus (new) | peak RSS | result |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ]
+  for (const r of results) {
+    const corpus = r.corpus == null ? '' : `${num(r.corpus)}${r.newUnits == null ? '' : ` (+${num(r.newUnits)})`}`
+    const result = r.ok ? 'ok' : `FAILED${r.artifact ? ` (${path.relative(ROOT, r.artifact)})` : ''}`
+    lines.push(`| \`fuzz_${r.target}\` | ${num(Math.round(r.seconds))} s | ${num(r.execs)} | ${num(r.execsPerSec)} | ${num(r.edges)} | ${num(r.features)} | ${corpus} | ${r.peakRssMb == null ? '' : `${r.peakRssMb} MB`} | ${result} |`)
+  }
+  lines.push('', END)
+  return lines.join('\n')
+}
+
+/* Puts the block between the markers of test/fuzz/README.md. */
+function writeReadme(block) {
+  const text = fs.readFileSync(README, 'utf8')
+  const a = text.indexOf(BEGIN)
+  const b = text.indexOf(END)
+  if (a < 0 || b < a) throw new Error(`${path.relative(ROOT, README)} has no fuzz-figures markers (${BEGIN} ... ${END})`)
+  fs.writeFileSync(README, text.slice(0, a) + block + text.slice(b + END.length))
+  console.log(`figures written to ${path.relative(ROOT, README)}`)
+}
+
 function main() {
   const opts = parseArgs(process.argv.slice(2))
+  const started = new Date()
+  const load = os.loadavg()
   ensureTools()
   build(opts.only)
   const results = []
@@ -155,6 +212,7 @@ function main() {
     }
   }
   if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ time: opts.time, replay: opts.replay, results }, null, 2) + '\n')
+  if (opts.readme) writeReadme(figuresBlock(opts, results, started, load)) // failed runs too: the table says so
   const failed = results.filter((r) => !r.ok)
   if (failed.length) {
     console.error(`fuzzing failed: ${failed.map((r) => r.target).join(', ')}`)

@@ -66,12 +66,10 @@ static uint64_t key_of(uint32_t start, unsigned prefix, uint32_t line)
 static int push_key(struct keys *k, uint64_t key)
 {
     if (k->count == k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 64;
-        void *grown = realloc(k->items, cap * sizeof *k->items);
+        uint64_t *grown = grow_array(k->items, &k->cap, k->count + 1, sizeof *grown, 64);
         if (!grown)
             return -1;
         k->items = grown;
-        k->cap = cap;
     }
     k->items[k->count++] = key;
     return 0;
@@ -125,12 +123,10 @@ static int push(struct pending *p, const struct acl_block *b)
 {
     if (p->count == p->cap) {
         /* sized from a count of the lines first, so this rarely runs */
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        void *grown = realloc(p->items, cap * sizeof *p->items);
+        struct block6 *grown = grow_array(p->items, &p->cap, p->count + 1, sizeof *grown, 64);
         if (!grown)
             return -1;
         p->items = grown;
-        p->cap = cap;
     }
     struct block6 *o = &p->items[p->count++];
     o->w[0] = (uint32_t)(b->start.hi >> 32);
@@ -398,14 +394,10 @@ int acl_build(struct acl *acl, const char *text, size_t len, char *owned)
     v6.items = lines6 ? malloc(lines6 * sizeof *v6.items) : NULL;
     v6.cap = v6.items ? lines6 : 0;
     uint32_t line = 0;
-    const char *p = text, *end = text + len;
-    while (p < end && !oom) {
-        const char *s = p;
-        while (p < end && *p != '\n' && *p != '\r')
-            p++;
-        const char *e = p;
-        if (p < end)
-            p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
+    const char *p = text, *end = text + len, *s;
+    size_t n;
+    while (!oom && text_next_line(&p, end, &s, &n, NULL)) {
+        const char *e = s + n;
         line++;
         const char *b = s + js_skip_space(s, (size_t)(e - s), 0);
         if (b == e || *b == '#' || *b == ';')
@@ -503,11 +495,11 @@ int acl_lookup(const struct acl *acl, const char *ip, size_t len, uint32_t *line
     struct addr128 x;
     enum addr_family fam = addr_parse(ip, len, &x, NULL);
     if (fam == ADDR_NONE)
-        return -1;
+        return RELAY_ACL_NOT_ADDRESS;
     const struct acl_info *b = table_find(fam == ADDR_V4 ? &acl->v4 : &acl->v6, &x);
     if (!b)
-        return 0;
+        return RELAY_ACL_UNLISTED;
     if (line)
         *line = b->line;
-    return 1;
+    return RELAY_ACL_LISTED;
 }

@@ -30,18 +30,6 @@ const char *relay_file_name(enum relay_file file)
     return (unsigned)file < RELAY_FILE_COUNT ? file_names[file] : "?";
 }
 
-char *dup_range(const char *s, size_t len)
-{
-    char *d = malloc(len + 1);
-    if (d) {
-        memcpy(d, s, len);
-        d[len] = '\0';
-    }
-    return d;
-}
-
-int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
 struct relay_config *relay_config_new(void)
 {
     struct relay_config *cfg = calloc(1, sizeof *cfg);
@@ -124,6 +112,14 @@ unsigned relay_settings(const struct relay_config *cfg)
     return cfg->settings.bits;
 }
 
+uint32_t relay_setting_line(const struct relay_config *cfg, unsigned setting)
+{
+    for (size_t i = 0; i < SWITCH_COUNT; i++)
+        if (settings_switches[i].bit == setting)
+            return cfg->settings.line[i];
+    return 0;
+}
+
 int relay_acl_match(const struct relay_config *cfg, const char *ip, size_t len,
                     uint32_t *line)
 {
@@ -134,9 +130,15 @@ enum relay_action relay_rcpt_action(const struct relay_config *cfg,
                                     const char *domain, size_t len,
                                     uint32_t *line)
 {
-    const struct domain_entry *e = domains_find(&cfg->domains, domain, len);
+    const struct domain_entry *e = domains_match(&cfg->domains, domain, len);
     *line = e ? e->line : 0;
     return e ? (enum relay_action)e->action : RELAY_ACTION_UNLISTED;
+}
+
+const char *relay_rcpt_key(const struct relay_config *cfg, const char *domain, size_t len)
+{
+    const struct domain_entry *e = domains_match(&cfg->domains, domain, len);
+    return e ? e->name : NULL;
 }
 
 /* The route a domain's entry gives: MX (none), NEXTHOP, or INVALID when
@@ -156,8 +158,10 @@ enum relay_route relay_route(const struct relay_config *cfg, const char *domain,
     /* As in haraka-plugin-relay 1.0.2, Postfix transport maps and qmail
      * smtproutes: a domain with an entry goes to that entry's nexthop, or by
      * MX when it gives none; `any` is only for the domains without an
-     * entry. */
-    const struct domain_entry *own = domains_find(&cfg->domains, domain, len);
+     * entry.  The entry is the one that decides its recipients: its own
+     * key, else the longest subdomain key over it (.example.com), so a
+     * subdomain key's route, or its MX, comes before `any`. */
+    const struct domain_entry *own = domains_match(&cfg->domains, domain, len);
     const struct domain_entry *e = own ? own : domains_find(&cfg->domains, "any", 3);
     enum relay_route route = e ? entry_route(e) : RELAY_ROUTE_MX;
     *via_any = route != RELAY_ROUTE_MX && !own;
@@ -196,11 +200,11 @@ static void lint_across(struct relay_config *cfg, struct diag_list *out)
     /* The dest_domains hook runs first: with it on, unlisted and deny
      * recipients are still refused and `all` only vouches for the rest. */
     if ((s->bits & RELAY_SET_ALL) && !(s->bits & RELAY_SET_DEST_DOMAINS))
-        diag_add(out, RELAY_FILE_INI, s->line[3], 1, RELAY_WARNING, "open-relay",
+        diag_add(out, RELAY_FILE_INI, s->line[SWITCH_ALL], 1, RELAY_WARNING, "open-relay",
                  "all = true accepts mail for every recipient from every client: "
                  "an open relay (only for spam traps and tests)");
     else if (s->bits & RELAY_SET_ALL)
-        diag_add(out, RELAY_FILE_INI, s->line[3], 1, RELAY_WARNING, "open-relay",
+        diag_add(out, RELAY_FILE_INI, s->line[SWITCH_ALL], 1, RELAY_WARNING, "open-relay",
                  "all = true relays every recipient that relay_dest_domains.ini does not "
                  "refuse, from every client; with dest_domains off it is an open relay");
     if (!(s->bits & RELAY_SET_FORCE_ROUTING) && d->nexthops)

@@ -2,6 +2,9 @@
  * core.h - internal interfaces between the parts of the relay core.
  *
  * For: the .c files of src/ only.  The public interface is relay.h.
+ * From the bottom layer up (a file calls only the files above it here):
+ *   text.c      copying, case folding, growable arrays, JSON strings, lines
+ *   fmt.c       the little printf, strtod for cJSON
  *   diag.c      growable list of diagnostics
  *   ini_text.c  Haraka-compatible INI reading on top of inih
  *   addr.c      IPv4 / IPv6 text to 128-bit numbers
@@ -9,6 +12,7 @@
  *   domains.c   relay_dest_domains.ini: a hash table of domain entries
  *   settings.c  relay.ini [relay] switches
  *   config.c    the three files together, and the checks across them
+ *   exports.c   the WebAssembly boundary (declared in no header)
  */
 #ifndef RELAY_CORE_H
 #define RELAY_CORE_H
@@ -18,6 +22,33 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- text.c ---------------------------------------------------------- */
+
+/* A NUL-terminated copy of s[0..len), or NULL when memory ran out. */
+char *dup_range(const char *s, size_t len);
+/* A-Z to a-z, every other byte as it is (no locale: config names are ASCII). */
+int ascii_lower(int c);
+
+/* Room for `need` (>= 1) items of `size` bytes in `items`, an array of
+ * *cap items from malloc (NULL when *cap is 0).  The capacity at least
+ * doubles (starting at `first`), or becomes `need` when that is more.
+ * Returns the array (perhaps moved) with *cap updated, or NULL when memory
+ * ran out, leaving `items` and *cap as they were. */
+void *grow_array(void *items, size_t *cap, size_t need, size_t size, size_t first);
+
+/* s as a JSON string with its quotes: " and \ escaped, every control
+ * character and DEL as \u00XX; other bytes (UTF-8 included) as they are.
+ * Writes to out when it is not NULL (no NUL added) and returns the length,
+ * so a caller may measure first. */
+size_t json_quote(char *out, const char *s);
+
+/* The physical line at *pos (before end), without its line end, as
+ * [*s, *s + *n); moves *pos past the line end (CRLF, CR or LF).  *clean,
+ * when clean is not NULL: the line is printable ASCII only (0x20-0x7e).
+ * Returns 0 when no text is left. */
+int text_next_line(const char **pos, const char *end, const char **s, size_t *n,
+                   int *clean);
 
 /* ---- diag.c ---------------------------------------------------------- */
 
@@ -133,6 +164,7 @@ struct acl {
  * is not NULL it is freed once the text has been read. */
 int acl_build(struct acl *acl, const char *text, size_t len, char *owned);
 void acl_free(struct acl *acl);
+/* An enum relay_acl_answer (relay.h), *line set when RELAY_ACL_LISTED. */
 int acl_lookup(const struct acl *acl, const char *ip, size_t len,
                uint32_t *line);
 
@@ -171,6 +203,15 @@ struct domains {
     uint32_t first_line;      /* first entry line, 0 when none */
     uint32_t first_nexthop;   /* first line that gives a nexthop */
     size_t nexthops;          /* how many entries give one */
+    size_t suffixes;          /* entries whose key starts with '.' (subdomain
+                                 keys): lookups walk the parents only when
+                                 there is one */
+    uint64_t suffix_labels;   /* bit k: a subdomain key of k labels (bit 63:
+                                 63 or more); a parent of another length is
+                                 not looked up */
+    size_t suffix_notes;      /* dest-suffix-key notes given one by one */
+    size_t suffix_more;       /* suffix keys past those, told in one note */
+    uint32_t suffix_more_line, suffix_last_line; /* the first and last of them */
     struct diag_list diags;
 };
 
@@ -178,8 +219,15 @@ struct domains {
  * from malloc, which the domains take (they keep it, or free it). */
 int domains_build(struct domains *d, const char *text, size_t len, char *owned);
 void domains_free(struct domains *d);
+/* The entry of exactly this name (any case), or NULL. */
 const struct domain_entry *domains_find(const struct domains *d,
                                         const char *name, size_t len);
+/* The entry that decides for a recipient domain (any case): its own key,
+ * else the longest subdomain key (".example.com") that is a parent of it,
+ * or NULL.  One lookup of the name, then, only when the file has subdomain
+ * keys, one per parent, longest first, up to the first hit. */
+const struct domain_entry *domains_match(const struct domains *d,
+                                         const char *name, size_t len);
 
 /* Checks a route given to get_mx: every form Haraka's HarakaMx takes.
  * Returns NULL when fine, else a reason. */
@@ -187,9 +235,28 @@ const char *nexthop_check(const char *s);
 
 /* ---- settings.c ------------------------------------------------------ */
 
+/* The switches of relay.ini, by index: each one's name, bit and line are
+ * found by this index, never by its place in a list, so reordering the
+ * table in settings.c cannot make one switch's line another's. */
+enum setting_switch {
+    SWITCH_ACL,
+    SWITCH_FORCE_ROUTING,
+    SWITCH_DEST_DOMAINS,
+    SWITCH_ALL,
+    SWITCH_COUNT
+};
+
+struct setting_switch_info {
+    const char *key; /* its name in [relay] */
+    unsigned bit;    /* RELAY_SET_* */
+};
+
+/* Indexed by enum setting_switch (settings.c). */
+extern const struct setting_switch_info settings_switches[SWITCH_COUNT];
+
 struct settings {
     unsigned bits;
-    uint32_t line[4]; /* where each switch was set, 0 for default */
+    uint32_t line[SWITCH_COUNT]; /* where each switch was set, 0 for default */
     struct diag_list diags;
 };
 
@@ -202,9 +269,5 @@ void settings_free(struct settings *s);
 size_t fmt(char *buf, size_t size, const char *f, ...)
     __attribute__((format(printf, 3, 4)));
 size_t fmt_v(char *buf, size_t size, const char *f, va_list ap);
-
-/* Small helpers shared by the parsers. */
-char *dup_range(const char *s, size_t len);
-int ascii_lower(int c);
 
 #endif

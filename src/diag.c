@@ -21,14 +21,13 @@ void diag_add(struct diag_list *list, enum relay_file file, uint32_t line,
         return;
     }
     if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 16;
-        void *grown = realloc(list->items, cap * sizeof *list->items);
+        struct relay_diagnostic *grown =
+            grow_array(list->items, &list->cap, list->count + 1, sizeof *grown, 16);
         if (!grown) {
             list->oom = 1;
             return;
         }
         list->items = grown;
-        list->cap = cap;
     }
     va_list ap;
     va_start(ap, fmt);
@@ -54,6 +53,7 @@ void diag_add(struct diag_list *list, enum relay_file file, uint32_t line,
     d->severity = sev;
     d->code = code;
     d->message = msg;
+    d->seq = (uint32_t)(list->count - 1);
 }
 
 void diag_clear(struct diag_list *list)
@@ -81,13 +81,19 @@ static int by_place(const void *pa, const void *pb)
         return a->line < b->line ? -1 : 1;
     if (a->column != b->column)
         return a->column < b->column ? -1 : 1;
-    return a->severity < b->severity ? -1 : a->severity > b->severity;
+    if (a->severity != b->severity)
+        return a->severity < b->severity ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 void diag_sort(struct diag_list *list)
 {
-    /* qsort is not stable; ties keep an order fixed by the fields compared,
-     * and a line rarely carries two diagnostics of one severity. */
+    /* qsort is not stable: without a last key, two diagnostics at one place
+     * of one severity would come out in an order of qsort's choosing, which
+     * may differ between C libraries (and so between the native and the
+     * wasm builds).  Their order in the list is that key. */
+    for (size_t i = 0; i < list->count; i++)
+        list->items[i].seq = (uint32_t)i;
     if (list->count > 1)
         qsort(list->items, list->count, sizeof *list->items, by_place);
 }

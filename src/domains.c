@@ -128,12 +128,11 @@ static int reindex(struct domains *d, size_t cap)
 static int reserve(struct domains *d, size_t want)
 {
     if (want > d->entries_cap) {
-        size_t cap = want > 2 * d->entries_cap ? want : 2 * d->entries_cap;
-        struct domain_entry *grown = realloc(d->entries, cap * sizeof *grown);
+        /* first 1: a first reservation is exactly the lines counted */
+        struct domain_entry *grown = grow_array(d->entries, &d->entries_cap, want, sizeof *grown, 1);
         if (!grown)
             return -1;
         d->entries = grown;
-        d->entries_cap = cap;
     }
     size_t cap = d->cap ? d->cap : 64;
     while (cap / 2 < want)
@@ -259,6 +258,54 @@ const struct domain_entry *domains_find(const struct domains *d,
         return NULL;
     const struct domain_slot *slot = slot_for(d, name, len, hash_name(name, len));
     return slot->entry ? &d->entries[slot->entry - 1] : NULL;
+}
+
+/* Subdomain keys (issue 14): `.example.com` is held under that name, with
+ * its dot, in the same index as the exact keys.  The parents of
+ * a.b.example.com, each with its leading dot, are the tails of the name
+ * that start at a dot: .b.example.com, then .example.com, then .com, so
+ * each is looked up where it stands in the name, without a copy, longest
+ * first, and only when some subdomain key has as many labels
+ * (suffix_labels): with keys of two labels only, one parent is looked up.
+ * A name that starts with a dot is no recipient domain (Haraka refuses an
+ * empty label): it matches nothing, not even the key of its own
+ * spelling. */
+static unsigned label_bit(size_t labels)
+{
+    return labels < 63 ? (unsigned)labels : 63;
+}
+
+const struct domain_entry *domains_match(const struct domains *d,
+                                         const char *name, size_t len)
+{
+    if (!d->count || (len && name[0] == '.'))
+        return NULL;
+    const struct domain_entry *e = domains_find(d, name, len);
+    if (e || !d->suffixes)
+        return e;
+    size_t labels = 0; /* of the parent at the next dot: the dots from it on */
+    for (size_t i = 1; i < len; i++)
+        labels += name[i] == '.';
+    for (size_t i = 1; i < len; i++) {
+        if (name[i] != '.')
+            continue;
+        if ((d->suffix_labels >> label_bit(labels) & 1) &&
+            (e = domains_find(d, name + i, len - i)) != NULL)
+            return e;
+        labels--;
+    }
+    return NULL;
+}
+
+/* A subdomain key is in the table: lookups walk the parents of a name of
+ * its length. */
+static void count_suffix(struct domains *d, const char *name, size_t len)
+{
+    size_t labels = 0;
+    for (size_t i = 0; i < len; i++)
+        labels += name[i] == '.';
+    d->suffixes++;
+    d->suffix_labels |= 1ULL << label_bit(labels);
 }
 
 /* ---- nexthop forms, as haraka-net-utils' HarakaMx reads them ---------- */
@@ -449,35 +496,12 @@ const char *nexthop_check(const char *s)
 
 /* ---- the route as JSON text, handed to JS as it is ------------------ */
 
-static size_t json_string(char *out, const char *s)
-{
-    size_t n = 0;
-    if (out)
-        out[n] = '"';
-    n++;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        size_t k;
-        if (*p == '"' || *p == '\\')
-            k = fmt(esc, sizeof esc, "\\%s", *p == '"' ? "\"" : "\\");
-        else if (*p < 0x20)
-            k = fmt(esc, sizeof esc, "\\u%04x", (unsigned)*p);
-        else
-            esc[0] = (char)*p, k = 1;
-        if (out)
-            memcpy(out + n, esc, k);
-        n += k;
-    }
-    if (out)
-        out[n] = '"';
-    return n + 1;
-}
-
-/* A string or an array of strings (already checked), as compact JSON. */
+/* A string or an array of strings (already checked), as compact JSON
+ * (json_quote, text.c: the strings as the diagnostics' are written). */
 static size_t route_json(char *out, const cJSON *item)
 {
     if (cJSON_IsString(item))
-        return json_string(out, item->valuestring);
+        return json_quote(out, item->valuestring);
     size_t n = 0;
     if (out)
         out[n] = '[';
@@ -488,7 +512,7 @@ static size_t route_json(char *out, const cJSON *item)
                 out[n] = ',';
             n++;
         }
-        n += json_string(out ? out + n : NULL, h->valuestring);
+        n += json_quote(out ? out + n : NULL, h->valuestring);
     }
     if (out)
         out[n] = ']';
@@ -915,6 +939,13 @@ static int same_route(const struct domain_entry *a, const struct domain_entry *b
     return strcmp(a->nexthop, b->nexthop) == 0;
 }
 
+/* An entry that cannot be read and names no route of its own: the route it
+ * meant is not known (config.c defers the mail of such an entry). */
+static int route_unknown(const struct domain_entry *e)
+{
+    return e->action == RELAY_ACTION_INVALID && !e->nexthop && !e->route_invalid;
+}
+
 /* A key that names a domain already in the table (the same key again, or
  * the same name in another case).  haraka-config keeps the later of two
  * equal keys, and 1.0.2 never matched a key with upper case in it, so no
@@ -931,20 +962,29 @@ static void merge_duplicate(struct domains *d, struct domain_entry *earlier,
         later->line = earlier->line;
         return;
     }
-    int route_differs = !same_route(earlier, later);
+    /* one of the two cannot be read: its route is not known, so neither is
+     * the domain's, whatever the other says (never a guess) */
+    const struct domain_entry *unknown =
+        route_unknown(earlier) != route_unknown(later) ? (route_unknown(earlier) ? earlier : later) : NULL;
+    unsigned unknown_line = unknown ? (unsigned)unknown->line : 0; /* later->line changes below */
+    int route_differs = unknown || !same_route(earlier, later);
     const struct domain_entry *narrow =
         action_rank(earlier->action) <= action_rank(later->action) ? earlier : later;
     diag_add(&d->diags, RELAY_FILE_DOMAINS, later->line, 1, RELAY_ERROR, "dest-conflicting-key",
              "'%.80s' names the same domain as line %u with another meaning; the narrower "
              "holds (action of line %u%s)",
              key, (unsigned)earlier->line, (unsigned)narrow->line,
-             route_differs ? ", and the two routes differ, so its mail is deferred" : "");
+             unknown ? ", and the route of the line that cannot be read is not known, so its mail is deferred"
+             : route_differs ? ", and the two routes differ, so its mail is deferred" : "");
     later->action = narrow->action;
     later->line = narrow->line;
     if (route_differs) {
         char why[96];
-        fmt(why, sizeof why, "lines %u and %u give this domain different routes",
-            (unsigned)earlier->line, (unsigned)later->line);
+        if (unknown)
+            fmt(why, sizeof why, "line %u cannot be read, so the route it meant is not known", unknown_line);
+        else
+            fmt(why, sizeof why, "lines %u and %u give this domain different routes",
+                (unsigned)earlier->line, (unsigned)later->line);
         free(later->nexthop);
         later->nexthop = dup_range(why, strlen(why)); /* why, as in read_value */
         if (!later->nexthop)
@@ -961,6 +1001,42 @@ static int plausible_domain(const char *key)
         return 1;
     size_t n = strlen(key);
     return check_hostname(key, n) == NULL && strchr(key, '.') != NULL && key[n - 1] != '.';
+}
+
+/* A key that may match a recipient domain: a domain name (plausible_domain)
+ * or a subdomain key, a dot and a domain name, which may be a single label
+ * (.example matches every name under the TLD example). */
+static int plausible_key(const char *key)
+{
+    if (key[0] != '.')
+        return plausible_domain(key);
+    size_t n = strlen(key + 1);
+    return n && check_hostname(key + 1, n) == NULL && key[n] != '.';
+}
+
+/* haraka-plugin-relay 1.0.2 looks a recipient's domain up as it is, so a
+ * key with a leading dot never matched there: a file that has one is wider
+ * here, and each such key is told (info dest-suffix-key), with the names it
+ * covers.  A file of a million of them must not bury its errors under a
+ * million notes (DIAG_MAX): the first SUFFIX_NOTES are told one by one, the
+ * rest in one note at the first of them (domains_build). */
+#define SUFFIX_NOTES 100
+
+static void suffix_note(struct domains *d, const char *key, const char *parent, uint32_t line)
+{
+    if (d->diags.quiet) /* a line read again (ini_text.c): its diagnostics were given */
+        return;
+    if (d->suffix_notes < SUFFIX_NOTES) {
+        d->suffix_notes++;
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_INFO, "dest-suffix-key",
+                 "'%.80s' matches every subdomain of %.80s (a.%.80s, a.b.%.80s, \xe2\x80\xa6), "
+                 "not %.80s itself; haraka-plugin-relay 1.0.2 never matched this key",
+                 key, parent, parent, parent, parent);
+        return;
+    }
+    if (!d->suffix_more++)
+        d->suffix_more_line = line;
+    d->suffix_last_line = line;
 }
 
 /* ---- the common entry (see the top) --------------------------------- */
@@ -1147,6 +1223,8 @@ static int insert_entry(struct load *ld, struct domain_entry *e, const char *key
         ((uint64_t *)(void *)d->index)[d->count] =
             (uint64_t)hash_name(e->name, len) << 32 | d->count;
         d->entries[d->count++] = *e;
+        if (e->name[0] == '.') /* (a repeated name reads the file again) */
+            count_suffix(d, e->name, len);
         goto counted;
     }
     if (d->diags.oom || reserve(d, d->count + 1)) {
@@ -1176,6 +1254,8 @@ static int insert_entry(struct load *ld, struct domain_entry *e, const char *key
     } else {
         slot->entry = (uint32_t)++d->count;
         d->entries[d->count - 1] = *e;
+        if (e->name[0] == '.')
+            count_suffix(d, e->name, len);
     }
 counted:
     if (!d->first_line)
@@ -1233,13 +1313,26 @@ static int on_entry(void *user, const char *section, const char *key,
     }
     for (char *c = e.name; *c; c++)
         *c = (char)ascii_lower((unsigned char)*c);
-    if (!plausible_domain(e.name))
+    int suffix = e.name[0] == '.';
+    if (suffix && (e.name[1] == '\0' || e.name[1] == '.')) {
+        /* `.`, `..x`, `...`: no domain after the dot; were it a key, `.`
+         * could only be read as every domain.  Left out of the table. */
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_ERROR, "dest-bad-suffix-key",
+                 "'%.80s' is no subdomain key: a leading dot must be followed by a domain "
+                 "name (.example.com); ignored, it matches no recipient", key);
+        free(e.name);
+        return 1;
+    }
+    if (!plausible_key(e.name))
         diag_add(&d->diags, RELAY_FILE_DOMAINS, line, 1, RELAY_WARNING, "dest-bad-domain",
                  e.name[0] && e.name[strlen(e.name) - 1] == '.'
                      ? "'%.80s' ends in '.': Haraka refuses a recipient domain written so (501) "
                        "before any plugin sees it; write the domain without the dot"
-                     : "'%.80s' is not a domain name; no recipient domain will match it",
+                 : suffix ? "'%.80s' is not a dot followed by a domain name; no recipient domain will match it"
+                          : "'%.80s' is not a domain name; no recipient domain will match it",
                  key);
+    else if (suffix)
+        suffix_note(d, key, e.name + 1, line);
     if (read_value(d, &e, key, value, line))
         e.action = RELAY_ACTION_INVALID;
     if (doubt) { /* Haraka may read this entry otherwise: refuse, route nowhere */
@@ -1298,6 +1391,13 @@ int domains_build(struct domains *d, const char *text, size_t len, char *owned)
         domains_free(d);
         return -1;
     }
+    if (d->suffix_more)
+        diag_add(&d->diags, RELAY_FILE_DOMAINS, d->suffix_more_line, 1, RELAY_INFO,
+                 "dest-suffix-key",
+                 "%zu more keys with a leading dot, from here to line %u, each match every "
+                 "subdomain of their domain, not the domain itself; haraka-plugin-relay 1.0.2 "
+                 "never matched such keys (the first %d are told one by one)",
+                 d->suffix_more, (unsigned)d->suffix_last_line, SUFFIX_NOTES);
     size_t borrowing = 0;
     for (size_t i = 0; i < d->count; i++)
         borrowing += d->entries[i].borrowed != 0;

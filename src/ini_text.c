@@ -105,14 +105,10 @@ int relay_fast_paths = 1;
 static int buf_reserve(struct line_buf *b, size_t n)
 {
     if (b->len + n + 2 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 2)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
+        char *grown = grow_array(b->data, &b->cap, b->len + n + 2, 1, 256);
         if (!grown)
             return -1;
         b->data = grown;
-        b->cap = cap;
     }
     return 0;
 }
@@ -211,46 +207,13 @@ static int is_key_char(unsigned char c)
            (c >= '0' && c <= '9') || (c && strchr("_@:.+-/[]", c) != NULL);
 }
 
-/* Has the word a byte below 0x20, 0x7f, or 0x80 and up (the line end is
- * one)?  Exact: what borrows may add stands after a byte that has it. */
-static int special_in(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t del = w ^ (0x7f * ones);
-    return (((w - 0x20 * ones) & ~w) | w | ((del - ones) & ~del)) & high ? 1 : 0;
-}
-
-/* Next physical line as [*s, *s + *n), without its line end.  r->clean:
- * the line is printable ASCII only (0x20-0x7e).  Eight bytes a step while
- * there is nothing but printable ASCII. */
+/* Next physical line as [*s, *s + *n), without its line end (text.c's
+ * reader, shared with acl.c).  r->clean: the line is printable ASCII only
+ * (0x20-0x7e), which lets fast_param skip its own scan. */
 static int next_physical(struct reader *r, const char **s, size_t *n)
 {
-    if (r->p >= r->end)
+    if (!text_next_line(&r->p, r->end, s, n, &r->clean))
         return 0;
-    const char *start = r->p, *q = r->p;
-    int clean = 1;
-    for (;;) {
-        uint64_t w;
-        while ((size_t)(r->end - q) >= 8 && (memcpy(&w, q, 8), !special_in(w)))
-            q += 8;
-        size_t k = (size_t)(r->end - q) < 8 ? (size_t)(r->end - q) : 8;
-        for (; k; k--, q++) {
-            unsigned char c = (unsigned char)*q;
-            if (c == '\n' || c == '\r')
-                goto end;
-            if (c < 0x20 || c > 0x7e)
-                clean = 0;
-        }
-        if (q >= r->end)
-            break;
-    }
-end:
-    r->clean = clean;
-    *s = start;
-    *n = (size_t)(q - start);
-    if (q < r->end)
-        q += (*q == '\r' && q + 1 < r->end && q[1] == '\n') ? 2 : 1;
-    r->p = q;
     r->next_line++;
     return 1;
 }

@@ -71,6 +71,8 @@ struct relay_diagnostic {
     enum relay_severity severity;
     const char *code; /* stable, kebab-case, e.g. "acl-bad-prefix" */
     char *message;
+    uint32_t seq;     /* the core's own: the last key of the sort, so that
+                         diagnostics at one place keep the order found in */
 };
 
 struct relay_config;
@@ -95,31 +97,62 @@ int relay_config_load_taking(struct relay_config *cfg, enum relay_file file,
 
 unsigned relay_settings(const struct relay_config *cfg);
 
+/* The line of relay.ini that set a switch (one RELAY_SET_* bit) as it
+ * stands, the last one when it is set more than once; 0 when no line set
+ * it (its default) or `setting` is no single switch. */
+uint32_t relay_setting_line(const struct relay_config *cfg, unsigned setting);
+
+/* What relay_acl_match answers. */
+enum relay_acl_answer {
+    RELAY_ACL_NOT_ADDRESS = -1, /* the text is not an address */
+    RELAY_ACL_UNLISTED = 0,     /* an address no entry holds */
+    RELAY_ACL_LISTED = 1        /* *line: the most specific entry holding it */
+};
+
 /* Is the client address (IPv4, IPv6, or IPv4-mapped IPv6 text) in
- * relay_acl_allow?  Returns 1 and the line of the most specific entry that
- * holds it, 0 when none does, -1 when the text is not an address. */
+ * relay_acl_allow?  An enum relay_acl_answer: RELAY_ACL_LISTED with the
+ * line of the most specific entry that holds it, RELAY_ACL_UNLISTED when
+ * none does, RELAY_ACL_NOT_ADDRESS when the text is not an address. */
 int relay_acl_match(const struct relay_config *cfg, const char *ip,
                     size_t len, uint32_t *line);
 
-/* The entry of relay_dest_domains.ini for a recipient domain (any case). */
+/* The entry of relay_dest_domains.ini for a recipient domain (any case):
+ * the key that names the domain itself, else the longest subdomain key
+ * over it (a key with a leading dot, `.example.com`, is an entry of every
+ * subdomain of example.com at any depth, not of example.com itself), else
+ * none (RELAY_ACTION_UNLISTED, *line 0).  A domain that starts with a dot
+ * has no entry.  The cost: one hash lookup, and when the file has any
+ * subdomain key, at most one more per label of the domain. */
 enum relay_action relay_rcpt_action(const struct relay_config *cfg,
                                     const char *domain, size_t len,
                                     uint32_t *line);
 
-/* The forced route for a domain: a domain with an entry goes to its
- * nexthop, or by MX when the entry gives none; a domain without an entry
- * goes to the nexthop of `any`, or by MX (as in haraka-plugin-relay 1.0.2).
+/* The key of that entry, as the table holds it (lower case: "example.com",
+ * or ".example.com" for a subdomain key), owned by cfg; NULL when the
+ * domain has no entry.  For naming the key (relay-check, the page, a log
+ * line), not needed to decide. */
+const char *relay_rcpt_key(const struct relay_config *cfg, const char *domain,
+                           size_t len);
+
+/* The forced route for a domain: a domain with an entry (its own key or a
+ * subdomain key over it, as relay_rcpt_action finds it) goes to that
+ * entry's nexthop, or by MX when the entry gives none; a domain without an
+ * entry goes to the nexthop of `any`, or by MX (as in haraka-plugin-relay
+ * 1.0.2).
  * On RELAY_ROUTE_NEXTHOP *nexthop is the route as JSON text (a JSON string,
  * or an array of strings); on RELAY_ROUTE_INVALID it is why the route
  * cannot be used, as plain text (which element of the nexthop is bad, and
- * how); both owned by cfg.  *line is the entry's line (0 for MX). */
+ * how); both owned by cfg.  *line is the entry's line (0 for MX);
+ * *via_any is 1 when that entry is `any` (relay_rcpt_key names the
+ * domain's own entry otherwise). */
 enum relay_route relay_route(const struct relay_config *cfg,
                              const char *domain, size_t len,
                              const char **nexthop, uint32_t *line,
                              int *via_any);
 
-/* All diagnostics, of the three files and of how they combine, in file then
- * line order.  The array is owned by cfg and valid until the next load. */
+/* All diagnostics, of the three files and of how they combine, in file,
+ * line, column and severity order; those at one place in the order they
+ * were found.  The array is owned by cfg and valid until the next load. */
 size_t relay_diagnostics(struct relay_config *cfg,
                          const struct relay_diagnostic **out);
 

@@ -13,14 +13,14 @@
 
 #include <string.h>
 
-static const struct {
-    const char *key;
-    unsigned bit;
-} switches[] = {
-    {"acl", RELAY_SET_ACL},
-    {"force_routing", RELAY_SET_FORCE_ROUTING},
-    {"dest_domains", RELAY_SET_DEST_DOMAINS},
-    {"all", RELAY_SET_ALL},
+/* By enum setting_switch (core.h): config.c finds the line of `all` as
+ * line[SWITCH_ALL] and exports.c lists the switches from here, whatever
+ * order these entries are written in. */
+const struct setting_switch_info settings_switches[SWITCH_COUNT] = {
+    [SWITCH_ACL] = {"acl", RELAY_SET_ACL},
+    [SWITCH_FORCE_ROUTING] = {"force_routing", RELAY_SET_FORCE_ROUTING},
+    [SWITCH_DEST_DOMAINS] = {"dest_domains", RELAY_SET_DEST_DOMAINS},
+    [SWITCH_ALL] = {"all", RELAY_SET_ALL},
 };
 
 struct load {
@@ -70,37 +70,37 @@ static int on_entry(void *user, const char *section, const char *key,
     }
     char buf[16];
     const char *base = array_base(key, buf, sizeof buf);
-    for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++) {
-        if (base && strcmp(base, switches[i].key) == 0) {
+    for (size_t i = 0; i < SWITCH_COUNT; i++) {
+        if (base && strcmp(base, settings_switches[i].key) == 0) {
             /* may be on in Haraka's reading, never turned on here */
             diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_ERROR, "ini-array-key",
                      "'%.80s' makes %s a list in Haraka, which haraka-plugin-relay takes as "
                      "true; not read (the switch is never turned on by it)", key, base);
-            ld->maybe_on |= switches[i].bit;
+            ld->maybe_on |= settings_switches[i].bit;
             return 1;
         }
-        if (strcmp(key, switches[i].key) != 0)
+        if (strcmp(key, settings_switches[i].key) != 0)
             continue;
         if (doubt) {
             /* Haraka may read this line or not: it may turn the switch off,
              * never on (see settings_build) */
             if (ini_is_truth(value))
-                ld->maybe_on |= switches[i].bit;
+                ld->maybe_on |= settings_switches[i].bit;
             else
-                ld->maybe_off |= switches[i].bit;
+                ld->maybe_off |= settings_switches[i].bit;
             return 1;
         }
-        ld->maybe_on &= ~switches[i].bit;
-        ld->maybe_off &= ~switches[i].bit;
+        ld->maybe_on &= ~settings_switches[i].bit;
+        ld->maybe_off &= ~settings_switches[i].bit;
         if (s->line[i])
             diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-duplicate-key",
                      "'%.80s' is set again (first on line %u); this later value wins, as in Haraka",
                      key, (unsigned)s->line[i]);
         s->line[i] = line;
         if (ini_is_truth(value)) {
-            s->bits |= switches[i].bit;
+            s->bits |= settings_switches[i].bit;
         } else {
-            s->bits &= ~switches[i].bit;
+            s->bits &= ~settings_switches[i].bit;
             if (!ini_is_false_word(value))
                 diag_add(&s->diags, RELAY_FILE_INI, line, 1, RELAY_WARNING, "ini-not-boolean",
                          "'%s = %.80s' is not a truth word (true, yes, ok, enabled, on, 1); read as false",

@@ -22,6 +22,7 @@ const { openValidator, ask, readPage } = require('./support/browser')
 const { harakaRcpt, UNICODE_RCPTS } = require('./support/haraka-rcpt')
 const { Haraka, freePort, transaction } = require('./lib/haraka')
 const { maskRoute } = require('../js/safe-text')
+const { formatDiagnostic } = require('../js/config-text')
 
 const REPO = path.resolve(__dirname, '..')
 const CLI = path.join(REPO, 'js', 'cli.js')
@@ -168,7 +169,7 @@ async function pluginAnswers(plugin, { ip, auth, rcpts }) {
 }
 
 function pluginDiagnostics(plugin) {
-  return plugin.logs.filter(([level, m]) => ['logerror', 'logwarn', 'loginfo'].includes(level) && /^relay[\w.]*:\d+: /.test(m)).map(([, m]) => m)
+  return plugin.logs.filter(([level, m]) => ['logerror', 'logwarn', 'loginfo'].includes(level) && /^relay[\w.]*:\d+(:\d+)?: /.test(m)).map(([, m]) => m)
 }
 
 /* ---- relay-check ---- */
@@ -191,7 +192,8 @@ function cli(dir, q) {
 
 /* ---- the common shape ---- */
 
-const asLog = (d) => `${d.file}:${d.line}: ${d.severity}: ${d.message} [${d.code}]`
+// the plugin logs a diagnostic as relay-check prints it (one formatter)
+const asLog = (d) => formatDiagnostic(d)
 
 function shape(decision) {
   return {

@@ -10,6 +10,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { after, describe, it } = require('node:test')
+const { relayCheck } = require('./support/relay-check')
 
 const { createEngine } = require('../js/engine')
 
@@ -28,19 +29,7 @@ function configDir(files = {}) {
   return dir
 }
 
-function check(args, { cwd = tmpRoot, env = {} } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GITHUB_WORKSPACE: '', ...env },
-  })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').filter(Boolean) }
-}
-
-const json = (args, opts) => {
-  const r = check([...args, '--format', 'json'], opts)
-  return { ...r, doc: JSON.parse(r.stdout) }
-}
+const { check, json } = relayCheck(tmpRoot)
 
 const { relayIni: RELAY } = require('./support/relay-ini')
 
@@ -175,7 +164,8 @@ describe('relay-check: a client question', () => {
       key: 'accept.example',
       file: 'relay_dest_domains.ini',
       line: 2,
-      explain: route['a@accept.example'].explain,
+      // the form README.md shows for a route ("route: nexthop … (entry …, … line N)")
+      explain: 'nexthop 192.0.2.25:2525 (entry accept.example, relay_dest_domains.ini line 2)',
     })
     assert.deepEqual(route['d@route-only.example'].nexthop, ['192.0.2.30', '192.0.2.31:2525'])
     assert.equal(route['victim@elsewhere.example'].nexthop, 'smtp://192.0.2.99:587')
@@ -476,7 +466,7 @@ describe('relay-check: problems that stop it (exit 2, one line, no stack)', () =
     const dir = configDir()
     fs.closeSync(fs.openSync(path.join(dir, 'relay_acl_allow'), 'w'))
     fs.truncateSync(path.join(dir, 'relay_acl_allow'), 64 * 1024 * 1024 + 1) // sparse: never read
-    fails([dir], /^relay-check: .*relay_acl_allow: too large: 67108865 bytes, over the 64 MiB that relay-check reads per file$/)
+    fails([dir], /^relay-check: .*relay_acl_allow: too large: 67108865 bytes, over the 64 MiB that relay-wasm reads per file$/)
   })
 
   it('usage errors name the problem and point at --help', () => {

@@ -18,6 +18,7 @@ const constants = require('haraka-constants')
 const { createEngine } = require('../js/engine')
 const { rng } = require('./support/rng')
 const { RANK } = require('./support/action-rank')
+const { domainsOf, occurrencesOf } = require('./support/reference')
 
 iniReader.logger = () => {}
 const RELAY_BOOLEANS = ['+relay.acl', '-relay.force_routing', '-relay.all', '-relay.dest_domains']
@@ -100,7 +101,9 @@ describe('differential: relay_acl_allow', () => {
     }
   })
 
-  // Each deliberate difference from 1.0.2, asserted as a difference.
+  // Each deliberate difference from 1.0.2 (README "Deliberate
+  // differences" 2-5), asserted as a difference: `ours` is what README says
+  // relay-wasm answers, and 1.0.2's own code must answer otherwise.
   const deliberate = [
     // A bare IPv6 address is that host (/128); 1.0.2 appends /32 and opens 2^96 addresses.
     { list: ['2001:db8::1'], ip: '2001:db8:ffff::7', ours: false, theirs: true },
@@ -117,9 +120,11 @@ describe('differential: relay_acl_allow', () => {
     it(`deliberate difference: ${d.list[0]} vs client ${d.ip}`, () => {
       const engine = createEngine()
       engine.load('relay_acl_allow', d.list.join('\n'))
-      assert.equal(!!engine.aclMatch(d.ip), d.ours)
-      assert.equal(relay102(d.list)(d.ip), d.theirs)
-      assert.notEqual(d.ours, d.theirs)
+      const ours = !!engine.aclMatch(d.ip)
+      const theirs = relay102(d.list)(d.ip)
+      assert.equal(ours, d.ours, 'relay-wasm, as README says')
+      assert.equal(theirs, d.theirs, 'haraka-plugin-relay 1.0.2')
+      assert.notEqual(ours, theirs, 'the two answer differently')
       counts.deliberate++
     })
   }
@@ -174,18 +179,20 @@ describe('differential: INI read as haraka-config reads it', () => {
     }
   })
 
-  it('relay_dest_domains.ini entries equal haraka-config plus JSON.parse, or are narrower where keys conflict', () => {
+  it('relay_dest_domains.ini entries equal haraka-config plus JSON.parse; keys in other cases or given twice resolve to the narrowest', () => {
     // what 1.0.2 makes of a value: JSON.parse's action, or a refusal
     const actionOf = (raw) => {
+      let v
       try {
-        return JSON.parse(raw).action
+        v = JSON.parse(raw)
       } catch {
         return 'invalid'
       }
+      return ['accept', 'continue', 'deny'].includes(v.action) ? v.action : v.action === undefined ? 'noaction' : 'invalid'
     }
     const r = rng(SEED + 3)
     const engine = createEngine()
-    const domainsPool = ['example.com', 'Example.ORG', 'mail.example.net', 'a-b.example', 'x.test', 'any']
+    const domainsPool = ['example.com', 'Example.ORG', 'EXAMPLE.com', 'mail.example.net', 'a-b.example', 'x.test', 'any']
     const actions = ['accept', 'continue', 'deny']
     const valueFor = (g) => {
       const roll = g()
@@ -194,40 +201,46 @@ describe('differential: INI read as haraka-config reads it', () => {
       if (roll < 0.9) return `{ "action": "${g.pick(actions)}" }`
       return '{"action":"accept"' // broken JSON
     }
+    const linesOf = (code) =>
+      engine
+        .diagnostics()
+        .filter((d) => d.code === code)
+        .map((d) => d.line)
     for (let i = 0; i < 3000; i++) {
       const text = randomIni(r, ['domains', 'domains', 'other'], (g) => g.pick(domainsPool), valueFor)
       engine.load('relay_dest_domains.ini', text)
-      const cfg = iniReader.parseIni('relay_dest_domains.ini', {}, text)
-      const theirs = cfg.domains || {}
-      const conflicts = engine
-        .diagnostics()
-        .filter((d) => d.code === 'dest-conflicting-key')
-        .map((d) => /^'([^']*)'/.exec(d.message)[1].toLowerCase())
-      for (const name of domainsPool) {
-        const host = name.toLowerCase() // Haraka looks up the lower-cased host
-        const ours = engine.rcpt(host)
-        // haraka-config keeps the key's case and the later of two equal keys
-        const raw = theirs[host]
-        const theirsAction = raw === undefined ? 'unlisted' : actionOf(raw)
-        const variants = Object.keys(theirs).filter((k) => k.toLowerCase() === host)
-        // never wider than Haraka with 1.0.2 where 1.0.2 matches a key
-        // (difference 11: keys naming one domain resolve to the narrowest)
-        if (raw !== undefined) {
-          assert.ok(RANK[ours.action] <= RANK[theirsAction], `${host}: ${ours.action} is wider than 1.0.2's ${theirsAction} in ${JSON.stringify(text)}`)
-        }
-        if (conflicts.includes(host)) {
+      const theirs = iniReader.parseIni('relay_dest_domains.ini', {}, text).domains || {}
+      // every key line of [domains], as haraka-config walks the text: its
+      // last value per exact key must be haraka-config's own
+      const occurrences = occurrencesOf(text).filter((o) => o.section === 'domains')
+      for (const key of Object.keys(theirs)) assert.equal(occurrences.findLast((o) => o.key === key).value, theirs[key], `walk of ${JSON.stringify(text)}`)
+      // difference 11: every key that names the domain, in any case, each
+      // occurrence; the narrowest meaning holds (test/support/reference.js)
+      const ref = domainsOf(text)
+      const where = JSON.stringify(text)
+      for (const name of new Set(domainsPool.map((d) => d.toLowerCase()))) {
+        const ours = engine.rcpt(name)
+        const named = occurrences.filter((o) => o.key.toLowerCase() === name)
+        assert.deepEqual(ours, ref.rcpt(name), `${name} in ${where}`)
+        if (named.length === 0) assert.equal(ours.action, 'unlisted', `${name} in ${where}`)
+        else if (named.every((o) => o.key === name) && new Set(named.map((o) => o.value)).size === 1) {
+          // one meaning, written in lower case: 1.0.2 reads it the same
+          assert.equal(ours.action, actionOf(theirs[name]), `${name} in ${where}`)
+          counts.domains++
+        } else if (!(name in theirs)) {
+          // only in other cases: 1.0.2 looks up the lower-cased host and never
+          // matches such a key; relay-wasm does (difference 11)
+          assert.notEqual(ours.action, 'unlisted', `${name} in ${where}`)
+          counts.case = (counts.case || 0) + 1
+        } else {
+          // named more than once: never wider than 1.0.2's reading
+          assert.ok(RANK[ours.action] <= RANK[actionOf(theirs[name])], `${name}: ${ours.action} is wider than 1.0.2's in ${where}`)
           counts.conflicts = (counts.conflicts || 0) + 1
-          continue
         }
-        if (variants.length === 0) assert.equal(ours.action, 'unlisted', `${host} in ${JSON.stringify(text)}`)
-        else if (raw !== undefined) assert.equal(ours.action, theirsAction, `${host} in ${JSON.stringify(text)}`)
-        else if (variants.length === 1) {
-          // an upper-case key only: 1.0.2 never matched it, relay-wasm does
-          // (difference 11, listed by relay-check's migration report)
-          assert.equal(ours.action, actionOf(theirs[variants[0]]), `${host} in ${JSON.stringify(text)}`)
-        }
-        counts.domains++
       }
+      // the later line of two meanings of one domain is an error, of the same meaning a warning
+      assert.deepEqual(linesOf('dest-conflicting-key'), ref.conflicts.map((c) => c.line).sort((a, b) => a - b), `dest-conflicting-key in ${where}`)
+      assert.deepEqual(linesOf('ini-duplicate-key'), ref.duplicates.map((c) => c.line).sort((a, b) => a - b), `ini-duplicate-key in ${where}`)
     }
   })
 })

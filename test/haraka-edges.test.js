@@ -9,6 +9,12 @@
 //    wasm-test-traps, loaded through RELAY_WASM_MODULE) reaches the client as
 //    a temporary failure (450), never as a permanent 550, and the next
 //    session is answered right;
+//  - a real out-of-memory of the module (relay.wasm with the maximum of its
+//    memory lowered, test/support/capped-wasm.js, loaded through
+//    RELAY_WASM_MODULE): a reload of relay_dest_domains.ini that runs out of
+//    memory gives 450 for what that file decides while the ACL still
+//    relays, and the next good text of the file is answered right (the
+//    plugin-level details are in test/oom.test.js);
 //  - SMTP AUTH inside a transaction, after a dest_domains grant, relays the
 //    later recipients, as in 1.0.2.
 //
@@ -16,10 +22,12 @@
 
 const assert = require('node:assert/strict')
 const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
 const path = require('node:path')
 const { after, before, describe, it } = require('node:test')
 
 const { Haraka, REPO, Smtp, canListen, freePort, makeTlsFiles, randomLoopback, transaction } = require('./lib/haraka')
+const { cappedWasm } = require('./support/capped-wasm')
 
 const PROXY_PEER = '127.0.0.99' // the "load balancer" allowed to send PROXY lines
 const USER = 'edgeuser'
@@ -34,12 +42,43 @@ function buildTrapModule() {
   return path.join(dir, 'relay.wasm')
 }
 
-describe('relay-wasm at the edges of Haraka', { timeout: 120000 }, () => {
+// The committed relay.wasm whose memory may grow to 24 pages (1.5 MiB) only.
+function buildCappedModule() {
+  const dir = path.join(REPO, 'build', 'wasm-test-oom')
+  fs.mkdirSync(dir, { recursive: true })
+  const file = path.join(dir, 'relay.wasm')
+  fs.writeFileSync(file, cappedWasm(fs.readFileSync(path.join(REPO, 'wasm', 'relay.wasm')), 24))
+  return file
+}
+
+// 25,000 entries (914,000 characters, loaded on the event loop): more than
+// 24 pages hold once parsed
+function bigDomains() {
+  const lines = ['[domains]']
+  for (let i = 0; i < 25000; i++) lines.push(`d${i}.example = {"action":"accept"}`)
+  return lines.join('\n') + '\n'
+}
+
+// Resolves with the output from `from` on once it matches re (Haraka's
+// reload of a file comes 5 s or more after the write); fails after `limit` ms
+// without it.
+async function outputMatches(haraka, re, from, limit = 60000) {
+  const end = Date.now() + limit
+  while (!re.test(haraka.output.slice(from))) {
+    if (Date.now() > end) assert.fail(`no ${re} in the log of ${haraka.opts.name}:\n${haraka.output.slice(from).slice(-3000)}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  return haraka.output.slice(from)
+}
+
+describe('relay-wasm at the edges of Haraka', { timeout: 180000 }, () => {
   let proxied // Haraka behind a proxy, with 465
   let trapping // Haraka with the trapping module
+  let starved // Haraka with a module whose memory is capped
   let authing // Haraka with tls + auth/flat_file
   let plainPort
   let trapPort
+  let oomPort
   let authPort
   let smtpsHost
   let smtpsSkip = null
@@ -47,8 +86,10 @@ describe('relay-wasm at the edges of Haraka', { timeout: 120000 }, () => {
 
   before(async () => {
     const trapModule = buildTrapModule()
+    const cappedModule = buildCappedModule()
     plainPort = await freePort()
     trapPort = await freePort()
+    oomPort = await freePort()
     authPort = await freePort()
     smtpsHost = randomLoopback()
     const err465 = await canListen(smtpsHost, 465)
@@ -77,6 +118,16 @@ describe('relay-wasm at the edges of Haraka', { timeout: 120000 }, () => {
         'relay_dest_domains.ini': '[domains]\nok.example = {"action":"accept"}\ntrap.invalid = {"action":"accept"}\n',
       },
     })
+    starved = new Haraka({
+      name: 'edges-oom',
+      listen: [`127.0.0.1:${oomPort}`],
+      env: { RELAY_WASM_MODULE: cappedModule },
+      files: {
+        'relay.ini': '[relay]\nacl=true\ndest_domains=true\n',
+        relay_acl_allow: '127.0.0.0/24\n',
+        'relay_dest_domains.ini': '[domains]\nok.example = {"action":"accept"}\n',
+      },
+    })
     authing = new Haraka({
       name: 'edges-auth',
       listen: [`127.0.0.1:${authPort}`],
@@ -88,11 +139,11 @@ describe('relay-wasm at the edges of Haraka', { timeout: 120000 }, () => {
         'relay_dest_domains.ini': '[domains]\nlisted.example = {"action":"accept"}\ngo-on.example = {"action":"continue"}\n',
       },
     })
-    await Promise.all([proxied.start(), trapping.start(), authing.start()])
+    await Promise.all([proxied.start(), trapping.start(), starved.start(), authing.start()])
   })
 
   after(async () => {
-    await Promise.all([proxied, trapping, authing].map((h) => h?.stop()))
+    await Promise.all([proxied, trapping, starved, authing].map((h) => h?.stop()))
   })
 
   const proxyLine = (src, port) => `PROXY ${src.includes(':') ? 'TCP6' : 'TCP4'} ${src} ${src.includes(':') ? '::1' : '127.0.0.1'} 40000 ${port}`
@@ -196,6 +247,23 @@ describe('relay-wasm at the edges of Haraka', { timeout: 120000 }, () => {
   it('a trap of the module at RCPT: 450 for that recipient, the next one is answered right', async () => {
     const r = await transaction(trapPort, '127.0.1.3', ['a@trap.invalid', 'b@ok.example', 'victim@external.example'])
     assert.deepEqual(r.codes, [450, 250, 550], r.texts.join(' | '))
+  })
+
+  it('a reload that runs the module out of memory: 450 for what the file decides, the ACL still relays, the next good text is answered right', async () => {
+    // 127.0.1.5 is not listed: its recipients are decided by relay_dest_domains.ini
+    assert.deepEqual((await transaction(oomPort, '127.0.1.5', ['a@ok.example', 'v@external.example'])).codes, [250, 550])
+    let from = starved.output.length
+    starved.writeAtomic('relay_dest_domains.ini', bigDomains())
+    const log = await outputMatches(starved, /answering DENYSOFT for what relay_dest_domains\.ini decides/, from)
+    assert.match(log, /engine failure while loading relay_dest_domains\.ini: .*out of memory/)
+    const r = await transaction(oomPort, '127.0.1.5', ['a@ok.example', 'b@d1.example', 'v@external.example'])
+    assert.deepEqual(r.codes, [450, 450, 450], r.texts.join(' | '))
+    // a fresh instance with the last good texts: relay_acl_allow still answers
+    assert.deepEqual((await transaction(oomPort, '127.0.0.7', ['v@external.example'])).codes, [250])
+    from = starved.output.length
+    starved.writeAtomic('relay_dest_domains.ini', '[domains]\nnew.example = {"action":"accept"}\n')
+    await outputMatches(starved, /relay_dest_domains\.ini loaded; its decisions are in force again/, from)
+    assert.deepEqual((await transaction(oomPort, '127.0.1.5', ['a@new.example', 'b@ok.example'])).codes, [250, 550])
   })
 
   it('SMTP AUTH inside a transaction, after a dest_domains grant, relays every later recipient', async () => {

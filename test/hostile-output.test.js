@@ -371,7 +371,7 @@ describe("the plugin's log in a real Haraka", { timeout: 60000 }, () => {
   }
 
   it('logs the diagnostics, routes and refusals with nothing raw, no runner command, no password', async () => {
-    await waitOutput(/relay_dest_domains\.ini:\d+: error: .*\[dest-bad-json\]/, 'the diagnostics')
+    await waitOutput(/relay_dest_domains\.ini:\d+(?::\d+)?: error: .*\[dest-bad-json\]/, 'the diagnostics')
     // a routed message (logdebug of the route), a route that cannot be read
     // (logerror), an entry that cannot be read (connection logerror)
     assert.deepEqual(await send('127.0.0.2', ['u@secret.example', 'u@d0.example.com', 'u@quoted.example']), [250, 250, 250])

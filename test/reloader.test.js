@@ -149,8 +149,8 @@ describe('reloader', () => {
     plugin.register()
     const text = domainsText(20000, 9, 'new.example = {"action":"accept"}\n')
     const inForce = new Promise((resolve) => {
-      const loginfo = plugin.loginfo
-      plugin.loginfo = (m) => (loginfo(m), /in force/.test(m) && resolve())
+      const lognotice = plugin.lognotice
+      plugin.lognotice = (m) => (lognotice(m), /in force/.test(m) && resolve())
     })
     plugin.load_relay_file(DOMAINS, { text })
     assert.equal(plugin.engine.rcpt('old.example').action, 'accept', 'the old text stays until the new one is ready')
@@ -159,5 +159,47 @@ describe('reloader', () => {
     assert.equal(plugin.engine.rcpt('old.example').action, 'unlisted')
     assert.equal(plugin.in_force.get(DOMAINS), text)
     assert.ok(logs.some((l) => l.includes(`${DOMAINS} in force (0 errors)`)), logs.join('\n'))
+  })
+
+  it('a big file changed on disk is read off the event loop into shared memory, never decoded here', async () => {
+    const fs = require('node:fs')
+    const os = require('node:os')
+    const path = require('node:path')
+    reloader.settings.minChars = 4096
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relay-wasm-reloader-'))
+    const files = { [INI]: '[relay]\ndest_domains = true\n', [ACL]: '192.0.2.1\n', [DOMAINS]: '[domains]\nold.example = {"action":"accept"}\n' }
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text)
+    const plugin = Object.create(require('../index.js'))
+    const logs = []
+    for (const l of ['logdebug', 'loginfo', 'logwarn', 'logerror', 'logcrit', 'lognotice']) plugin[l] = (m) => logs.push(`${l} ${m}`)
+    plugin.config = { root_path: dir, get: (name) => fs.readFileSync(path.join(dir, name)) }
+    plugin.register_hook = () => {}
+    plugin.register()
+    for (const w of plugin.watchers) w.close() // this test says when the file is looked at
+    const text = domainsText(2000, 3, 'new.example = {"action":"accept"}\nünï.example = {"action":"deny"}\n')
+    const p = path.join(dir, DOMAINS)
+    fs.writeFileSync(p, text)
+    const past = (Date.now() - 5000) / 1000
+    fs.utimesSync(p, past, past)
+    const inForce = new Promise((resolve) => {
+      const lognotice = plugin.lognotice
+      plugin.lognotice = (m) => (lognotice(m), /in force/.test(m) && resolve())
+    })
+    await plugin.reload_when_settled(DOMAINS)
+    assert.equal(plugin.engine.rcpt('old.example').action, 'accept', 'the old text stays until the new one is ready')
+    await inForce
+    const held = plugin.in_force.get(DOMAINS)
+    assert.ok(held instanceof Uint8Array && held.buffer instanceof SharedArrayBuffer, 'held as the bytes read')
+    assert.equal(Buffer.from(held).toString('utf8'), text)
+    const expected = createEngine()
+    expected.load(INI, files[INI])
+    expected.load(ACL, files[ACL])
+    expected.load(DOMAINS, text)
+    const names = ['new.example', 'old.example', 'ünï.example', 'xn--n-dha0c.example', 'd3.example', 'd5000.example']
+    assert.deepEqual(answers(plugin.engine, names, ['192.0.2.1']), answers(expected, names, ['192.0.2.1']))
+    // a fresh instance (what a trap brings) is loaded from those bytes
+    plugin.engine.reset()
+    assert.deepEqual(answers(plugin.engine, names, ['192.0.2.1']), answers(expected, names, ['192.0.2.1']))
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 })

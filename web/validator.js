@@ -10,13 +10,12 @@
 ;(function () {
   const { RelayCore, FILES } = globalThis.RelayWasm
   const { decide, splitRecipients } = globalThis.RelayDecide
-  const { MAX_FILE_BYTES, decodeConfigBytes, counts, countText } = globalThis.RelayConfigText
+  const { sizeProblem, decodeConfigBytes, counts, countText } = globalThis.RelayConfigText
   // every text the page shows: control and bidi characters escaped,
   // passwords of routes masked (js/safe-text.js, as relay-check prints them)
   const { escapeText: shown, maskRoute } = globalThis.RelaySafeText
   const DATA = globalThis.RelayValidatorData
 
-  const DEFAULTS = { acl: true, force_routing: false, dest_domains: false, all: false }
   // the dest_domains hook runs first: what it refuses stays refused
   const ALL_WITH_DEST_DOMAINS = 'every recipient relay_dest_domains.ini does not refuse is accepted'
   const EFFECT = {
@@ -160,8 +159,8 @@
         msgs.push(`${f.name}: not one of ${FILES.join(', ')}; drop it onto the editor it belongs to`)
         continue
       }
-      if (f.size > MAX_FILE_BYTES) {
-        msgs.push(`${f.name}: too large (${f.size} bytes, over ${MAX_FILE_BYTES / 1048576} MiB)`)
+      if (sizeProblem(f.size)) {
+        msgs.push(`${f.name}: ${sizeProblem(f.size)}`)
         continue
       }
       // read as the plugin reads it: bytes that are not UTF-8 become U+FFFD,
@@ -213,6 +212,8 @@
 
   function drawSummary(all, settings) {
     $('counts').textContent = `All three files: ${countText(all)}`
+    // each switch's default as relay.wasm has it (relay_abi), in its order
+    const DEFAULTS = core.abi.defaults
     const rows = Object.keys(DEFAULTS).map((k) => {
       const v = settings[k]
       const changed = v !== DEFAULTS[k]
@@ -282,6 +283,8 @@
           'data-message': r.message,
           'data-reason': r.reason,
           'data-line': r.line,
+          // the relay_dest_domains.ini key that decided (.example.com for a subdomain key)
+          'data-key': r.key,
           'data-route': r.route ? r.route.status : 'none',
           'data-nexthop': r.route && r.route.nexthop ? JSON.stringify(maskRoute(r.route.nexthop)) : null,
           // what outbound is handed (an [IPv6] URL host without brackets)

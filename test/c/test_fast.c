@@ -113,6 +113,15 @@ static void domain_line(struct text *t, unsigned i, int dup_names, const char *e
         "x.example = {\"action\":\"accept\"}\\",
         "long.example = {\"action\":\"accept\",\"nexthop\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example:25\"}",
         "lab.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example = {\"action\":\"accept\"}",
+        /* subdomain keys (issue 14): never the short path's entry */
+        ".example0.com = {\"action\":\"accept\"}",
+        ".example1.com = {\"action\":\"continue\",\"nexthop\":\"mx.example.net:25\"}",
+        ".D2.Example2.COM = {\"action\":\"deny\"}",
+        ".example3.com = {\"action\":\"deny\"}",
+        ". = {\"action\":\"accept\"}",
+        "..example4.com = {\"action\":\"accept\"}",
+        ".example5.com. = {\"action\":\"accept\"}",
+        ".com = {\"nexthop\":\"smarthost.example:25\"}",
     };
     char key[64], buf[512];
     unsigned r = rnd(100);
@@ -234,19 +243,32 @@ static void compare(enum relay_file file, const struct text *t, const char *what
                     for (char *c = key; *c; c++)
                         if (*c >= 'a' && *c <= 'z')
                             *c = (char)(*c - 32);
-                char want[600], got[600];
-                answer(cfg[1], key, want, sizeof want);
-                for (int k = 0; k < 3; k += 2) {
-                    answer(cfg[k], key, got, sizeof got);
-                    if (strcmp(got, want) != 0) {
-                        CHECK(!"answers differ");
-                        fprintf(stderr, "%s: '%s': fast %s, general %s\n", what, key, got, want);
-                        failed = 1;
+                /* a subdomain key (issue 14): names below it too */
+                char sub[2][320];
+                const char *names[3] = {key, NULL, NULL};
+                if (key[0] == '.') {
+                    snprintf(sub[0], sizeof sub[0], "x%s", key);
+                    snprintf(sub[1], sizeof sub[1], "a.b%s", key);
+                    names[1] = sub[0];
+                    names[2] = sub[1];
+                }
+                for (int q = 0; q < 3 && names[q]; q++) {
+                    char want[600], got[600];
+                    answer(cfg[1], names[q], want, sizeof want);
+                    for (int k = 0; k < 3; k += 2) {
+                        answer(cfg[k], names[q], got, sizeof got);
+                        if (strcmp(got, want) != 0) {
+                            CHECK(!"answers differ");
+                            fprintf(stderr, "%s: '%s': fast %s, general %s\n", what, names[q], got, want);
+                            failed = 1;
+                        }
                     }
                 }
             }
         }
-        static const char *const others[] = {"any", "none.example", "d0.example0.com", ""};
+        static const char *const others[] = {"any", "none.example", "d0.example0.com", "",
+                                             "x.d0.example0.com", "a.b.example1.com", "q.d2.example2.com",
+                                             "x.y.d3.example3.com", "a.example4.com", "z.org", "z.com"};
         for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
             char want[600], got[600];
             answer(cfg[1], others[i], want, sizeof want);
@@ -278,14 +300,17 @@ static void domains_case(unsigned lines, int dup_names, int eol_mix, int header,
     free(t.s);
 }
 
-/* Only common entries, distinct names: the big file of the benchmark. */
-static void plain_case(unsigned lines, const char *dup_at_end)
+/* Only common entries, distinct names: the big file of the benchmark;
+ * with `suffixes`, every fourth key a subdomain key (issue 14), which the
+ * short path leaves to the general way. */
+static void plain_case(unsigned lines, const char *dup_at_end, int suffixes)
 {
     struct text t = {0};
     put(&t, "[domains]\n");
     char buf[128], key[64];
     for (unsigned i = 0; i < lines; i++) {
-        name(key, sizeof key, i);
+        key[0] = '.';
+        name(key + (suffixes && i % 4 == 1), sizeof key - 1, i);
         if (i % 5 == 0)
             snprintf(buf, sizeof buf, "%s = { \"action\": \"accept\", \"nexthop\": \"mx%u.example.net:25\" }\n",
                      key, i % 13);
@@ -295,7 +320,8 @@ static void plain_case(unsigned lines, const char *dup_at_end)
     }
     if (dup_at_end)
         put(&t, dup_at_end);
-    compare(RELAY_FILE_DOMAINS, &t, dup_at_end ? "big plain file with a repeated key" : "big plain file");
+    compare(RELAY_FILE_DOMAINS, &t, dup_at_end ? "big plain file with a repeated key"
+                                    : suffixes ? "big plain file with subdomain keys" : "big plain file");
     free(t.s);
 }
 
@@ -307,9 +333,11 @@ int main(void)
     domains_case(40000, 0, 0, 1, "big relay_dest_domains.ini, few repeated keys");
     domains_case(40000, 1, 0, 1, "big relay_dest_domains.ini, keys repeated");
     domains_case(40000, 0, 1, 1, "big relay_dest_domains.ini, mixed line ends");
-    plain_case(50000, NULL);
-    plain_case(50000, "d7.example0.com = { \"action\": \"deny\" }\n");
-    plain_case(50000, "D7.EXAMPLE0.COM = { \"action\": \"accept\" }\n");
+    plain_case(50000, NULL, 0);
+    plain_case(50000, "d7.example0.com = { \"action\": \"deny\" }\n", 0);
+    plain_case(50000, "D7.EXAMPLE0.COM = { \"action\": \"accept\" }\n", 0);
+    plain_case(50000, NULL, 1);
+    plain_case(50000, ".D9.EXAMPLE2.COM = { \"action\": \"accept\" }\n", 1);
     for (int i = 0; i < 80; i++) {
         struct text t = {0};
         put(&t, "");

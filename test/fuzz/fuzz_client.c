@@ -30,8 +30,7 @@ static const char ACL[] =
     "64:ff9b::/96\n";
 
 static struct relay_config *cfg;
-static struct ref_block blocks[64];
-static size_t count;
+static struct ref_acl acl; /* kept for the whole run */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,8 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg = relay_config_new();
         CHECK_OR_DIE(cfg && relay_config_load(cfg, RELAY_FILE_ACL, ACL, sizeof ACL - 1) == 0,
                      "the fixed ACL must load without errors");
-        count = ref_parse((const uint8_t *)ACL, sizeof ACL - 1, blocks, 64);
+        ref_acl_read(&acl, (const uint8_t *)ACL, sizeof ACL - 1);
     }
-    check_client(cfg, blocks, count, (const char *)data, size);
+    check_client(cfg, &acl, (const char *)data, size);
     return 0;
 }

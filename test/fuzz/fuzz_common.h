@@ -8,8 +8,13 @@
  *  - the reference model of relay_acl_allow: a slow, obviously correct
  *    matcher that shares no code with src/.  Addresses are parsed by the C
  *    library's inet_pton, every block is widened to 128 bits (IPv4 a.b.c.d/n
- *    is ::ffff:a.b.c.d/96+n), and a client is matched by comparing bits one
- *    at a time against every entry in turn.
+ *    is ::ffff:a.b.c.d/96+n) and put in a binary trie, one level per bit (one
+ *    trie for IPv4 blocks, one for IPv6 ones); a client walks the trie bit by
+ *    bit, and the deepest node on its path that ends a block gives the line.
+ *    So every block of any text is kept: the checks hold at every size.
+ *  - haraka-config's INI walk (lib/readers/ini.js, its regular expressions
+ *    written out in C): the parameter lines Haraka reads, joined, with their
+ *    section; and from it what relay.ini may switch on.
  *
  * The reference reads a line as README.md says relay_acl_allow is read:
  * lines end at CRLF, CR or LF; a UTF-8 BOM at the start of line 1 is
@@ -213,12 +218,70 @@ static int ref_entry(const char *s, size_t n, uint32_t line, struct ref_block *b
     return 1;
 }
 
-/* Reads relay_acl_allow text into at most max blocks; returns how many. */
-static size_t ref_parse(const uint8_t *text, size_t len, struct ref_block *out, size_t max)
+/* Every block of a relay_acl_allow text, and the tries that answer for
+ * them.  Node 0 is "none"; root[1] is the trie of IPv4 blocks, root[0] that
+ * of IPv6 ones.  A node's line: the earliest line of a block that ends
+ * there (0: none). */
+struct ref_trie_node {
+    uint32_t kid[2];
+    uint32_t line;
+};
+
+struct ref_acl {
+    struct ref_block *blocks;
+    size_t count, cap;
+    struct ref_trie_node *node;
+    size_t nodes, node_cap;
+    uint32_t root[2];
+};
+
+static void *ref_grow(void *p, size_t *cap, size_t need, size_t size)
 {
-    size_t count = 0, i = 0;
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(p, n * size);
+    CHECK_OR_DIE(q != NULL, "reference model: out of memory for %zu items", n);
+    *cap = n;
+    return q;
+}
+
+static uint32_t ref_new_node(struct ref_acl *acl)
+{
+    acl->node = ref_grow(acl->node, &acl->node_cap, acl->nodes + 1, sizeof *acl->node);
+    memset(&acl->node[acl->nodes], 0, sizeof *acl->node);
+    return (uint32_t)acl->nodes++;
+}
+
+static void ref_insert(struct ref_acl *acl, const struct ref_block *b)
+{
+    uint32_t at = acl->root[b->v4];
+    for (unsigned i = 0; i < b->prefix; i++) {
+        int bit = ref_bit(b->net, i);
+        if (!acl->node[at].kid[bit]) {
+            uint32_t k = ref_new_node(acl); /* may move acl->node */
+            acl->node[at].kid[bit] = k;
+        }
+        at = acl->node[at].kid[bit];
+    }
+    if (!acl->node[at].line || b->line < acl->node[at].line)
+        acl->node[at].line = b->line;
+}
+
+/* Reads a whole relay_acl_allow text. */
+static void ref_acl_read(struct ref_acl *acl, const uint8_t *text, size_t len)
+{
+    if (!text) /* a missing part */
+        text = (const uint8_t *)"", len = 0;
+    memset(acl, 0, sizeof *acl);
+    ref_new_node(acl); /* 0: none */
+    acl->root[0] = ref_new_node(acl);
+    acl->root[1] = ref_new_node(acl);
+    size_t i = 0;
     uint32_t line = 0;
-    while (i < len && count < max) {
+    while (i < len) {
         size_t start = i;
         while (i < len && text[i] != '\n' && text[i] != '\r')
             i++;
@@ -240,39 +303,37 @@ static size_t ref_parse(const uint8_t *text, size_t len, struct ref_block *out, 
             n = (size_t)(hash - s);
         while ((k = ref_blank_before(s, n)) != 0)
             n -= k;
-        if (ref_entry(s, n, line, &out[count]))
-            count++;
+        acl->blocks = ref_grow(acl->blocks, &acl->cap, acl->count + 1, sizeof *acl->blocks);
+        if (ref_entry(s, n, line, &acl->blocks[acl->count])) {
+            ref_insert(acl, &acl->blocks[acl->count]);
+            acl->count++;
+        }
     }
-    return count;
 }
 
-/* Every block that holds the client, the most specific first: returns the
- * line of the longest-prefix block holding it (the earliest line among
- * equal blocks), 0 when none does, -1 when the client is not an address. */
-static long ref_match(const struct ref_block *blocks, size_t count, const char *ip, size_t n)
+static void ref_acl_free(struct ref_acl *acl)
+{
+    free(acl->blocks);
+    free(acl->node);
+    memset(acl, 0, sizeof *acl);
+}
+
+/* The line of the longest-prefix block holding the client (the earliest
+ * line among equal blocks), 0 when none does, -1 when the client is not an
+ * address: a walk down the client's own trie, bit by bit. */
+static long ref_match(const struct ref_acl *acl, const char *ip, size_t n)
 {
     uint8_t a[16];
     if (!ref_address(ip, n, a))
         return -1;
-    int client_v4 = ref_in_mapped(a);
-    long best_line = 0;
-    int best_prefix = -1;
-    for (size_t k = 0; k < count; k++) {
-        const struct ref_block *b = &blocks[k];
-        if (b->v4 != client_v4)
-            continue;
-        unsigned i = 0;
-        while (i < b->prefix && ref_bit(a, i) == ref_bit(b->net, i))
-            i++;
-        if (i < b->prefix)
-            continue;
-        if ((int)b->prefix > best_prefix ||
-            ((int)b->prefix == best_prefix && (long)b->line < best_line)) {
-            best_prefix = (int)b->prefix;
-            best_line = b->line;
-        }
+    uint32_t at = acl->root[ref_in_mapped(a)];
+    long best = acl->node[at].line;
+    for (unsigned i = 0; i < 128 && at; i++) {
+        at = acl->node[at].kid[ref_bit(a, i)];
+        if (at && acl->node[at].line)
+            best = acl->node[at].line;
     }
-    return best_line;
+    return best;
 }
 
 /* Addresses at and around the edges of a block, as text a client could
@@ -315,12 +376,12 @@ static int ref_edges(const struct ref_block *b, char out[][64])
  * may never let a client relay that the reference refuses, and (beyond
  * that safety property) both must agree on the line that matched and on
  * what is an address. */
-static void check_client(const struct relay_config *cfg, const struct ref_block *blocks,
-                         size_t count, const char *ip, size_t n)
+static void check_client(const struct relay_config *cfg, const struct ref_acl *acl,
+                         const char *ip, size_t n)
 {
     uint32_t line = 0;
     int got = relay_acl_match(cfg, ip, n, &line);
-    long want = ref_match(blocks, count, ip, n);
+    long want = ref_match(acl, ip, n);
     CHECK_OR_DIE(!(got == 1 && want <= 0),
                  "client '%.*s' relays by line %u but the reference model refuses it (%ld)",
                  (int)n, ip, (unsigned)line, want);
@@ -330,6 +391,239 @@ static void check_client(const struct relay_config *cfg, const struct ref_block 
                  (int)n, ip, (unsigned)line, want);
     CHECK_OR_DIE(got != 0 || want == 0, "client '%.*s': module no match, reference line %ld",
                  (int)n, ip, want);
+}
+
+/* ---- haraka-config's INI walk ------------------------------------------
+ * lib/readers/ini.js of haraka-config 1.7, in C: the text is split on CRLF,
+ * CR and LF; a comment (/^\s*[;#].*$/) or blank (/^\s*$/) line is skipped,
+ * also between the pieces of a joined line; a section header
+ * (/^\s*\[([^\]]*)\]\s*$/) sets the section (its name trimmed); a line
+ * ending in '\' and blanks or tabs (/\\[ \t]*$/) is kept, without them, to
+ * be joined with the next; any other line, joined, is a parameter line
+ * (/^\s*([\w@:._+\-/[\]]+)\s*(?:=\s*(.*?)\s*)?$/).  \s is JavaScript's
+ * (ref_js_space).  One difference, on the wide side: `.` in JavaScript does
+ * not match U+2028 or U+2029, so Haraka refuses a few lines this walk reads;
+ * the walk may only find more parameters than Haraka, never fewer. */
+
+struct ref_param {
+    const char *section;
+    size_t section_len;
+    const char *key;
+    size_t key_len;
+    const char *value; /* NULL: no `=` */
+    size_t value_len;
+    uint32_t line; /* where the (joined) line starts */
+};
+
+static size_t ref_skip_blanks(const char *s, size_t n)
+{
+    size_t i = 0, k;
+    while ((k = ref_blank_at(s + i, n - i)) != 0)
+        i += k;
+    return i;
+}
+
+static size_t ref_trim_end(const char *s, size_t n)
+{
+    size_t k;
+    while ((k = ref_blank_before(s, n)) != 0)
+        n -= k;
+    return n;
+}
+
+static int ref_key_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("_@:.+-/[]", c));
+}
+
+/* Calls fn for every parameter line Haraka reads in the text. */
+static void ref_ini_walk(const uint8_t *text, size_t len,
+                         void (*fn)(void *user, const struct ref_param *p), void *user)
+{
+    if (!text) /* a missing part */
+        text = (const uint8_t *)"", len = 0;
+    char *pre = NULL; /* the pieces of a joined line so far */
+    size_t pre_len = 0, pre_cap = 0;
+    uint32_t pre_line = 0, line = 0;
+    const char *section = "main";
+    size_t section_len = 4;
+    size_t i = 0;
+    int last = 0;
+    while (!last) {
+        size_t start = i;
+        while (i < len && text[i] != '\n' && text[i] != '\r')
+            i++;
+        size_t end = i;
+        if (i < len)
+            i += (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
+        else
+            last = 1; /* split() gives a last (maybe empty) piece */
+        line++;
+        const char *s = (const char *)text + start;
+        size_t n = end - start;
+        size_t lead = ref_skip_blanks(s, n);
+        if (lead == n || s[lead] == ';' || s[lead] == '#')
+            continue; /* blank or comment */
+        size_t t = ref_trim_end(s, n);
+        if (s[lead] == '[' && s[t - 1] == ']' && !memchr(s + lead + 1, ']', t - 1 - (lead + 1))) {
+            const char *name = s + lead + 1;
+            size_t nl = t - 1 - (lead + 1);
+            size_t k = ref_skip_blanks(name, nl);
+            section = name + k;
+            section_len = ref_trim_end(name + k, nl - k);
+            continue;
+        }
+        size_t c = n;
+        while (c > 0 && (s[c - 1] == ' ' || s[c - 1] == '\t'))
+            c--;
+        if (c > 0 && s[c - 1] == '\\') {
+            if (!pre_len)
+                pre_line = line;
+            pre = ref_grow(pre, &pre_cap, pre_len + c, 1);
+            memcpy(pre + pre_len, s, c - 1);
+            pre_len += c - 1;
+            continue;
+        }
+        const char *full = s;
+        size_t fn_len = n;
+        uint32_t at = line;
+        if (pre_len) {
+            pre = ref_grow(pre, &pre_cap, pre_len + n + 1, 1);
+            memcpy(pre + pre_len, s, n);
+            full = pre;
+            fn_len = pre_len + n;
+            at = pre_line;
+            pre_len = 0;
+        }
+        size_t k0 = ref_skip_blanks(full, fn_len), k1 = k0;
+        while (k1 < fn_len && ref_key_char((unsigned char)full[k1]))
+            k1++;
+        if (k1 == k0)
+            continue;
+        size_t after = k1 + ref_skip_blanks(full + k1, fn_len - k1);
+        struct ref_param p = {section, section_len, full + k0, k1 - k0, NULL, 0, at};
+        if (after < fn_len) {
+            if (full[after] != '=')
+                continue;
+            size_t v = after + 1 + ref_skip_blanks(full + after + 1, fn_len - after - 1);
+            p.value = full + v;
+            p.value_len = ref_trim_end(full + v, fn_len - v);
+        }
+        fn(user, &p);
+    }
+    free(pre);
+}
+
+static int ref_is(const char *s, size_t n, const char *word)
+{
+    return n == strlen(word) && memcmp(s, word, n) == 0;
+}
+
+static int ref_is_nocase(const char *s, size_t n, const char *word)
+{
+    if (n != strlen(word))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+        if (c != word[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* haraka-config's truth words (/^(?:true|yes|ok|enabled|on|1)$/i) */
+static int ref_truth(const char *s, size_t n)
+{
+    static const char *const words[] = {"true", "yes", "ok", "enabled", "on", "1"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (ref_is_nocase(s, n, words[i]))
+            return 1;
+    return 0;
+}
+
+static const char *const ref_switch_names[4] = {"acl", "force_routing", "dest_domains", "all"};
+
+/* What Haraka's reading of relay.ini may switch on, and, for a "plain" text,
+ * exactly what it switches on.  may_on: the bits some [relay] line sets to
+ * a truth word (any case of the key, to be wide), plus acl, on by default.
+ * Haraka's reading is at most that, and README says the module's is never
+ * wider than Haraka's.  A plain text is printable ASCII (and tabs) without
+ * '\', whose lines are blank, comments, `[relay]`, or `switch = word` with
+ * one of the four switches after the first `[relay]`: then haraka-config
+ * reads it whole (the later key wins) and the module must agree. */
+struct ref_ini {
+    unsigned may_on;
+    int plain;
+    unsigned bits; /* valid when plain */
+};
+
+static void ref_ini_param(void *user, const struct ref_param *p)
+{
+    struct ref_ini *r = user;
+    if (!ref_is(p->section, p->section_len, "relay") || !p->value)
+        return;
+    for (unsigned b = 0; b < 4; b++)
+        if (ref_is_nocase(p->key, p->key_len, ref_switch_names[b]) && ref_truth(p->value, p->value_len))
+            r->may_on |= 1u << b;
+}
+
+static void ref_ini_read(struct ref_ini *r, const uint8_t *text, size_t len)
+{
+    if (!text) /* a missing part */
+        text = (const uint8_t *)"", len = 0;
+    r->may_on = RELAY_SET_ACL;
+    r->bits = RELAY_SET_DEFAULTS;
+    r->plain = 1;
+    ref_ini_walk(text, len, ref_ini_param, r);
+    int in_relay = 0;
+    size_t i = 0;
+    while (i <= len && r->plain) {
+        size_t start = i;
+        while (i < len && text[i] != '\n' && text[i] != '\r')
+            i++;
+        const char *s = (const char *)text + start;
+        size_t n = i - start;
+        i += (i < len && text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
+        for (size_t k = 0; k < n; k++)
+            if ((s[k] < 0x20 && s[k] != '\t') || (unsigned char)s[k] > 0x7e || s[k] == '\\')
+                r->plain = 0;
+        while (n && (*s == ' ' || *s == '\t'))
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (!r->plain || n == 0 || *s == '#' || *s == ';')
+            continue;
+        if (ref_is(s, n, "[relay]")) {
+            in_relay = 1;
+            continue;
+        }
+        const char *eq = memchr(s, '=', n);
+        if (!in_relay || !eq) {
+            r->plain = 0;
+            continue;
+        }
+        size_t kn = (size_t)(eq - s), vs = kn + 1;
+        while (kn && (s[kn - 1] == ' ' || s[kn - 1] == '\t'))
+            kn--;
+        while (vs < n && (s[vs] == ' ' || s[vs] == '\t'))
+            vs++;
+        int which = -1;
+        for (int b = 0; b < 4; b++)
+            if (ref_is(s, kn, ref_switch_names[b]))
+                which = b;
+        for (size_t k = vs; k < n; k++)
+            if (!((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= '0' && s[k] <= '9')))
+                which = -1;
+        if (which < 0) {
+            r->plain = 0;
+            continue;
+        }
+        if (ref_truth(s + vs, n - vs))
+            r->bits |= 1u << which;
+        else
+            r->bits &= ~(1u << which);
+    }
 }
 
 #endif
