@@ -2,8 +2,8 @@
  * compare.js - "What changes if I switch?": where relay-wasm and
  * haraka-plugin-relay 1.0.2 answer differently on one config.
  *
- * For: js/cli.js (relay-check DIR --compare 1.0.2) and, later, the
- * validator page.  Pure: relay-wasm's answers come from a RelayCore
+ * For: js/cli.js (relay-check DIR --compare 1.0.2) and the validator page
+ * (web/validator.js, "Compare with 1.0.2").  Pure: relay-wasm's answers come from a RelayCore
  * (js/wasm-module.js) through decide() (js/decide.js); 1.0.2's come from a
  * model of its code (node_modules/haraka-plugin-relay/index.js) and of what
  * Haraka hands it: haraka-config's 'ini' and 'list' readers, Node's

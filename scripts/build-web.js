@@ -27,7 +27,7 @@ const ROOT = path.join(__dirname, '..')
 const OUT = path.join(ROOT, 'dist', 'relay-validator.html')
 const { RelayCore } = require('../js/wasm-module')
 
-const SCRIPTS = ['js/wasm-module.js', 'js/decide.js', 'js/config-text.js', 'js/safe-text.js']
+const SCRIPTS = ['js/wasm-module.js', 'js/decide.js', 'js/config-text.js', 'js/safe-text.js', 'js/compare.js']
 
 const read = (rel) => fs.readFileSync(path.join(ROOT, rel), 'utf8')
 

@@ -37,7 +37,7 @@ describe('validator page', () => {
 
   it('is one file of modest size that starts with the shipped config, clean', async () => {
     const html = fs.readFileSync(v.built.path, 'utf8')
-    assert.ok(v.built.bytes < 200 * 1024, `${v.built.bytes} bytes`)
+    assert.ok(v.built.bytes < 256 * 1024, `${v.built.bytes} bytes`)
     // (a CSS url(); `new URL(` in a script parses a host name, it fetches nothing)
     assert.ok(!/<script[^>]+src=|<link[^>]+stylesheet|@import|(?<!new )url\(/i.test(html), 'the page refers to another file')
     const { diagnostics } = await readPage(v.page)
@@ -131,6 +131,43 @@ describe('validator page', () => {
     await ask(v.page, { ip: '203.0.113.5', auth: true })
     page = await readPage(v.page)
     assert.deepEqual([page.client.relay, page.client.why], [true, 'auth'])
+  })
+
+  it('reports what changes on switching from 1.0.2, item for item as relay-check --compare 1.0.2', async () => {
+    const { spawnSync } = require('node:child_process')
+    const { escapeText } = require('../js/safe-text')
+    for (const name of ['domains', 'acl', 'none']) {
+      const dir = path.join(REPO, 'test', 'fixtures', 'compare', name, 'config')
+      const files = {}
+      for (const f of ['relay.ini', 'relay_acl_allow', 'relay_dest_domains.ini']) {
+        const p = path.join(dir, f)
+        files[f] = fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : ''
+      }
+      const cli = spawnSync(process.execPath, [path.join(REPO, 'js', 'cli.js'), dir, '--compare', '1.0.2', '--format', 'json'], { encoding: 'utf8' })
+      const want = JSON.parse(cli.stdout).comparison
+      await ask(v.page, { files })
+      await v.page.getByRole('button', { name: 'Compare with 1.0.2' }).click()
+      const got = await v.page.evaluate(() =>
+        [...document.querySelectorAll('#differences li')].map((li) => ({
+          file: li.dataset.file,
+          line: Number(li.dataset.line),
+          direction: li.dataset.direction,
+          code: li.dataset.code,
+          message: li.querySelector('.msg').textContent,
+        })),
+      )
+      assert.deepEqual(
+        got,
+        want.items.map((it) => ({ file: it.file, line: it.line, direction: it.direction, code: it.code, message: escapeText(it.message) })),
+        name,
+      )
+      assert.equal(want.items.length > 0, name !== 'none', `${name}: ${want.items.length} differences`)
+      const status = await v.page.locator('#compare-status').textContent()
+      assert.match(status, want.differences ? new RegExp(`^compared with haraka-plugin-relay 1\\.0\\.2: ${want.differences} difference`) : /no differences/)
+      // an edit makes the report stale: it is cleared until asked again
+      await ask(v.page, { files: { 'relay.ini': `${files['relay.ini']}\n` } })
+      assert.equal(await v.page.locator('#differences li').count(), 0)
+    }
   })
 
   it('takes dropped files: by name, and refuses one that is not text', async () => {

@@ -1,8 +1,8 @@
 /*
  * validator.js - the script of dist/relay-validator.html (scripts/build-web.js).
  *
- * Plain DOM.  Uses the same relay.wasm, js/wasm-module.js, js/decide.js and
- * js/config-text.js as relay-check, inlined before this script, so the page
+ * Plain DOM.  Uses the same relay.wasm, js/wasm-module.js, js/decide.js,
+ * js/config-text.js and js/compare.js as relay-check, inlined before this script, so the page
  * and the CLI cannot disagree.  Makes no request: the module comes as base64
  * in RelayValidatorData.
  */
@@ -15,6 +15,8 @@
   // passwords of routes masked (js/safe-text.js, as relay-check prints them)
   const { escapeText: shown, maskRoute } = globalThis.RelaySafeText
   const DATA = globalThis.RelayValidatorData
+  // "What changes if I switch?" (js/compare.js, as relay-check --compare 1.0.2)
+  const { compareWith102, summary: compareSummary } = globalThis.RelayCompare
 
   // the dest_domains hook runs first: what it refuses stays refused
   const ALL_WITH_DEST_DOMAINS = 'every recipient relay_dest_domains.ini does not refuse is accepted'
@@ -300,7 +302,38 @@
     $('answer').replaceChildren(verdict, items.length ? el('ol', { class: 'rcpts', 'aria-label': 'recipients' }, items) : el('p', { class: 'hint', text: 'Add recipients to see what each one is answered.' }))
   }
 
+  /* The differences from 1.0.2 for the texts in force, asked for with the
+   * button (a big config takes seconds).  Each is relay-check's line, with
+   * its file and line a button to the line. */
+  function drawComparison() {
+    const texts = {}
+    for (const file of FILES) texts[file] = core.texts[FILES.indexOf(file)] || ''
+    let report
+    try {
+      report = compareWith102(core, texts)
+    } catch (err) {
+      $('compare-status').textContent = shown(`the comparison failed: ${err.message}`)
+      return
+    }
+    $('compare-status').textContent = shown(compareSummary(report, 'these files'))
+    $('differences').replaceChildren(
+      ...report.items.map((it) =>
+        el(
+          'li',
+          { class: `difference ${it.direction}`, 'data-file': it.file, 'data-line': it.line, 'data-direction': it.direction, 'data-code': it.code },
+          el('button', { type: 'button', class: 'goto', text: `${it.file}:${it.line || ''}`, onclick: () => it.line && goToLine(it.file, it.line) }),
+          el('strong', { text: ` ${it.direction}: ` }),
+          el('span', { class: 'msg', text: it.message }),
+          el('code', { text: ` [${it.code}]` }),
+        ),
+      ),
+    )
+  }
+
   function render() {
+    // the files changed: an earlier comparison no longer holds
+    $('differences').replaceChildren()
+    $('compare-status').textContent = ''
     const all = core.diagnostics()
     for (const file of FILES) drawEditor(file, all.filter((d) => d.file === file))
     drawSummary(all, core.settings())
@@ -314,6 +347,7 @@
       for (const ev of ['input', 'change']) $(id).addEventListener(ev, () => core && drawAnswer())
     }
     $('try-form').addEventListener('submit', (e) => e.preventDefault())
+    $('compare').addEventListener('click', () => core && drawComparison())
     $('open').addEventListener('change', (e) => {
       if (e.target.files.length) openFiles(e.target.files, null)
       e.target.value = ''
