@@ -106,6 +106,9 @@
 
     _start() {
       this._ready = null
+      // broken until every text in force is back in: a start that fails half
+      // way (memory) must not answer with some of the files missing
+      this.broken = true
       const instance = new WebAssembly.Instance(this.module, IMPORTS)
       this.exports = instance.exports
       this._u8 = new Uint8Array(this.exports.memory.buffer)
@@ -113,12 +116,14 @@
       this.abi = describe(this.module, this.exports)
       this.cfg = this.exports.relay_new()
       if (!this.cfg) throw new RelayTrap('relay.wasm: out of memory at start')
-      this.broken = false
       this._settings = null
       for (let i = 0; i < FILES.length; i++) {
-        if (this.texts[i].length) this._loadText(i, this.texts[i])
+        if (this.texts[i].length && this._loadText(i, this.texts[i]) < 0) {
+          throw new RelayTrap(`relay.wasm: out of memory loading ${FILES[i]} into a fresh instance`)
+        }
       }
       this._reserveInput()
+      this.broken = false
     }
 
     /* The input buffer for short strings, asked for once: a question then
@@ -180,32 +185,37 @@
       return n
     }
 
+    /* Loads `text` (a string, or bytes that are UTF-8) as file `index`:
+     * its errors, or -1 when memory ran out. */
     _loadText(index, text) {
-      const e = this.exports
-      if (text instanceof Uint8Array) {
-        // bytes already UTF-8 (a big file reread by index.js): copied in as they are
-        const ptr = e.relay_input(text.length)
-        if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
-        this._bytes().set(text, ptr)
-        const errors = e.relay_load(this.cfg, index, text.length)
-        if (index === 0) this._settings = null
-        this._reserveInput()
-        return errors
-      }
+      if (text instanceof Uint8Array) return this._loadUtf8(index, [text])
       // ASCII text (nearly every config) is encoded straight into the
       // module's memory: its UTF-8 is as long as the string, and encodeInto
       // reads it whole.  Otherwise the UTF-8 is longer: encode, then copy.
-      let len = text.length
-      let ptr = e.relay_input(len)
-      if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
-      if (encoder.encodeInto(text, this._bytes().subarray(ptr, ptr + len)).read !== len) {
-        const bytes = encoder.encode(text)
-        len = bytes.length
-        ptr = e.relay_input(len)
-        if (!ptr) throw new RelayTrap(`relay.wasm: out of memory reading ${FILES[index]}`)
-        this._bytes().set(bytes, ptr)
+      const ptr = this.exports.relay_input(text.length)
+      if (!ptr) return -1
+      if (encoder.encodeInto(text, this._bytes().subarray(ptr, ptr + text.length)).read !== text.length) {
+        return this._loadUtf8(index, [encoder.encode(text)])
       }
-      const errors = e.relay_load(this.cfg, index, len)
+      return this._parse(index, text.length)
+    }
+
+    /* UTF-8 in pieces (Uint8Arrays, one after the other) copied into the
+     * input buffer and loaded as file `index`: its errors, or -1. */
+    _loadUtf8(index, pieces) {
+      const len = pieces.reduce((n, p) => n + p.length, 0)
+      let ptr = this.exports.relay_input(len)
+      if (!ptr) return -1
+      for (const p of pieces) {
+        this._bytes().set(p, ptr)
+        ptr += p.length
+      }
+      return this._parse(index, len)
+    }
+
+    /* The input buffer's first `len` bytes loaded as file `index`. */
+    _parse(index, len) {
+      const errors = this.exports.relay_load(this.cfg, index, len)
       if (index === 0) this._settings = null
       this._reserveInput() // the load may have given a large buffer back
       return errors
@@ -254,18 +264,7 @@
      * ran out). */
     loadBytes(file, pieces) {
       const index = fileIndex(file)
-      const len = pieces.reduce((n, p) => n + p.length, 0)
-      return this._call((e) => {
-        let ptr = e.relay_input(len)
-        if (!ptr) return -1
-        for (const p of pieces) {
-          this._bytes().set(p, ptr)
-          ptr += p.length
-        }
-        const errors = e.relay_load(this.cfg, index, len)
-        this._reserveInput()
-        return errors
-      })
+      return this._call(() => this._loadUtf8(index, pieces))
     }
 
     /* In the worker: a copy of this instance's memory, and where its config is. */

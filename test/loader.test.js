@@ -105,3 +105,19 @@ describe('loader', () => {
     assert.equal(core.diagnostics()[0].code, 'open-relay')
   })
 })
+
+describe('a fresh instance that cannot take back the texts in force', () => {
+  it('is never used with a file missing: every call fails until the texts are back', () => {
+    const e = createEngine()
+    e.load('relay.ini', '[relay]\nacl=false\n')
+    assert.equal(e.settings().acl, false)
+    // the module out of memory while a fresh instance reloads the texts
+    // (as after a trap); without relay.ini it would answer acl=true
+    e._loadText = () => -1
+    assert.throws(() => e.reset(), RelayTrap)
+    assert.throws(() => e.settings(), RelayTrap)
+    assert.throws(() => e.aclMatch('192.0.2.1'), RelayTrap)
+    delete e._loadText // memory again
+    assert.equal(e.settings().acl, false)
+  })
+})
