@@ -65,6 +65,24 @@ static uint32_t fuzz_line_count(const uint8_t *s, size_t n)
     return lines;
 }
 
+/* The text cut as JavaScript's split(/\r\n|\r|\n/) cuts it, a piece per
+ * call (what haraka-config reads a file into): from *at, the piece's start
+ * and length; *at moves past its line end.  0 once every piece is given,
+ * the last (maybe empty) one included. */
+static int ref_next_piece(const uint8_t *text, size_t len, size_t *at, const char **s, size_t *n)
+{
+    size_t i = *at;
+    if (i > len)
+        return 0;
+    size_t start = i;
+    while (i < len && text[i] != '\n' && text[i] != '\r')
+        i++;
+    *s = (const char *)text + start;
+    *n = i - start;
+    *at = i + ((i < len && text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1);
+    return 1;
+}
+
 static int fuzz_kebab(const char *code)
 {
     if (!code || !*code || *code == '-')
@@ -279,18 +297,12 @@ static void ref_acl_read(struct ref_acl *acl, const uint8_t *text, size_t len)
     ref_new_node(acl); /* 0: none */
     acl->root[0] = ref_new_node(acl);
     acl->root[1] = ref_new_node(acl);
-    size_t i = 0;
+    size_t at = 0;
     uint32_t line = 0;
-    while (i < len) {
-        size_t start = i;
-        while (i < len && text[i] != '\n' && text[i] != '\r')
-            i++;
-        size_t end = i;
-        if (i < len)
-            i += (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
+    const char *s;
+    size_t n;
+    while (ref_next_piece(text, len, &at, &s, &n)) {
         line++;
-        const char *s = (const char *)text + start;
-        size_t n = end - start;
         /* haraka-config's 'list': whitespace is JavaScript's \s (a BOM too,
          * on any line), then 1.0.2 cuts at '#' and trims again */
         size_t k;
@@ -448,20 +460,11 @@ static void ref_ini_walk(const uint8_t *text, size_t len,
     uint32_t pre_line = 0, line = 0;
     const char *section = "main";
     size_t section_len = 4;
-    size_t i = 0;
-    int last = 0;
-    while (!last) {
-        size_t start = i;
-        while (i < len && text[i] != '\n' && text[i] != '\r')
-            i++;
-        size_t end = i;
-        if (i < len)
-            i += (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
-        else
-            last = 1; /* split() gives a last (maybe empty) piece */
+    size_t at = 0;
+    const char *s;
+    size_t n;
+    while (ref_next_piece(text, len, &at, &s, &n)) {
         line++;
-        const char *s = (const char *)text + start;
-        size_t n = end - start;
         size_t lead = ref_skip_blanks(s, n);
         if (lead == n || s[lead] == ';' || s[lead] == '#')
             continue; /* blank or comment */
@@ -577,14 +580,10 @@ static void ref_ini_read(struct ref_ini *r, const uint8_t *text, size_t len)
     r->plain = 1;
     ref_ini_walk(text, len, ref_ini_param, r);
     int in_relay = 0;
-    size_t i = 0;
-    while (i <= len && r->plain) {
-        size_t start = i;
-        while (i < len && text[i] != '\n' && text[i] != '\r')
-            i++;
-        const char *s = (const char *)text + start;
-        size_t n = i - start;
-        i += (i < len && text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
+    size_t at = 0;
+    const char *s;
+    size_t n;
+    while (r->plain && ref_next_piece(text, len, &at, &s, &n)) {
         for (size_t k = 0; k < n; k++)
             if ((s[k] < 0x20 && s[k] != '\t') || (unsigned char)s[k] > 0x7e || s[k] == '\\')
                 r->plain = 0;

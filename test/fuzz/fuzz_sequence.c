@@ -199,15 +199,11 @@ static void ref_domains_read(struct ref_domains *r, const uint8_t *text, size_t 
     r->len = len;
     r->plain = 1;
     int in_domains = 0;
-    size_t i = 0;
+    size_t at = 0;
     uint32_t line = 0;
-    while (i <= len && r->plain) {
-        size_t start = i;
-        while (i < len && text[i] != '\n' && text[i] != '\r')
-            i++;
-        const char *s = (const char *)text + start;
-        size_t n = i - start;
-        i += (i < len && text[i] == '\r' && i + 1 < len && text[i + 1] == '\n') ? 2 : 1;
+    const char *s;
+    size_t n;
+    while (r->plain && ref_next_piece(text, len, &at, &s, &n)) {
         line++;
         for (size_t k = 0; k < n; k++)
             if ((s[k] < 0x20 && s[k] != '\t') || (unsigned char)s[k] > 0x7e || s[k] == '\\')
