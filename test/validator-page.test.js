@@ -11,6 +11,7 @@ const path = require('node:path')
 const { after, before, describe, it } = require('node:test')
 
 const { openValidator, ask, readPage } = require('./support/browser')
+const { relayCheck } = require('./support/relay-check')
 const { harakaRcpt, randomRcpts, UNICODE_RCPTS } = require('./support/haraka-rcpt')
 
 const REPO = path.resolve(__dirname, '..')
@@ -134,8 +135,8 @@ describe('validator page', () => {
   })
 
   it('reports what changes on switching from 1.0.2, item for item as relay-check --compare 1.0.2', async () => {
-    const { spawnSync } = require('node:child_process')
     const { escapeText } = require('../js/safe-text')
+    const { json } = relayCheck(REPO)
     for (const name of ['domains', 'acl', 'none']) {
       const dir = path.join(REPO, 'test', 'fixtures', 'compare', name, 'config')
       const files = {}
@@ -143,8 +144,7 @@ describe('validator page', () => {
         const p = path.join(dir, f)
         files[f] = fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : ''
       }
-      const cli = spawnSync(process.execPath, [path.join(REPO, 'js', 'cli.js'), dir, '--compare', '1.0.2', '--format', 'json'], { encoding: 'utf8' })
-      const want = JSON.parse(cli.stdout).comparison
+      const want = json([dir, '--compare', '1.0.2']).doc.comparison
       await ask(v.page, { files })
       await v.page.getByRole('button', { name: 'Compare with 1.0.2' }).click()
       const got = await v.page.evaluate(() =>
