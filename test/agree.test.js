@@ -41,6 +41,9 @@ const DOMAINS = [
   'broken.example = { "action": "accept", ',
   'badhop.example = { "action": "accept", "nexthop": "host:0" }',
   'odd.example = { "action": "maybe" }',
+  // deny holds; the route the broken line meant is not known: deferred
+  'twice.example = { "action": "deny" }',
+  'Twice.Example = { "action": "accept", ',
   'any = { "nexthop": "smtp://relay:secret@192.0.2.99:587" }',
   '',
 ].join('\n')
@@ -56,6 +59,7 @@ const RCPTS = [
   'e@broken.example',
   'f@badhop.example',
   'g@odd.example',
+  'i@twice.example',
   'postmaster',
   'h@accept.example',
 ]

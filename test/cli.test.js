@@ -572,3 +572,17 @@ describe('relay-check: routes as outbound uses them (issue 11)', () => {
     assert.deepEqual([unlisted.route.status, unlisted.route.key, unlisted.route.nexthop], ['nexthop', 'any', 'smarthost.example:25'])
   })
 })
+
+describe('relay-check: one domain in a readable line and one that cannot be read', () => {
+  it('the narrower action holds, and its mail is deferred: the route the broken line meant is not known', () => {
+    const dir = configDir({
+      'relay.ini': RELAY({ dest_domains: true, force_routing: true }),
+      'relay_dest_domains.ini': '[domains]\ntwice.example = { "action": "deny" }\nTwice.Example = { "action": "accept", \n',
+    })
+    // refused to a stranger; a client that relays gets its mail deferred, never sent by MX
+    const stranger = json([dir, '--ip', '203.0.113.5', '--rcpt', 'a@twice.example']).doc.decision.recipients[0]
+    assert.deepEqual([stranger.code, stranger.reason, stranger.line], [550, 'dest-deny', 2])
+    const authed = json([dir, '--ip', '203.0.113.5', '--auth', '--rcpt', 'a@twice.example']).doc.decision.recipients[0]
+    assert.deepEqual([authed.code, authed.route.status, authed.route.line, authed.route.why], [250, 'invalid', 2, 'line 3 cannot be read, so the route it meant is not known'])
+  })
+})
